@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -32,24 +33,16 @@ def load_npz(path: str | os.PathLike) -> Motion:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except ValueError as e:
-        if "pickle" in str(e):
-            arrays = _load_legacy_pickled(path)
-        else:
-            raise InputFileError(f"{path} is not a readable .npz file ({e})", "re-export it as SMPL-X npz") from e
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        if "pickle" in str(e) and zipfile.is_zipfile(path):
+            # Object arrays are pickles: loading them runs code from the file, so we refuse.
+            raise InputFileError(
+                f"{path} stores Python objects (pickled arrays), which are unsafe to load",
+                "re-save it with plain numeric/string arrays (np.savez with no object arrays)",
+            ) from e
+        raise InputFileError(f"{path} is not a readable .npz file", "give an SMPL-X .npz motion") from e
+    except (OSError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as e:
         raise InputFileError(f"{path} is not a readable .npz file ({e})", "re-export it as SMPL-X npz") from e
     return _motion_from_arrays(arrays, path)
-
-
-def _load_legacy_pickled(path: Path) -> dict[str, np.ndarray]:
-    # Some AMASS/BEAT exports saved strings as object arrays; only the plain numeric arrays and
-    # simple strings are taken from them.
-    with np.load(path, allow_pickle=True) as data:
-        out = {}
-        for k in data.files:
-            v = data[k]
-            out[k] = np.asarray(str(v.item())) if v.dtype == object and v.ndim == 0 else v
-        return out
 
 
 def _motion_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Motion:

@@ -67,7 +67,9 @@ def rest_skeleton(betas: np.ndarray | None = None) -> Skeleton:
     model = _mannequin()
     rest = model.rest_pose(dtype=np.float64)
     rest["shape"] = shape10(np.zeros(10) if betas is None else betas)
-    transforms = model.forward_skeleton(**rest)  # (54, 4, 4), all rotations identity
+    # mannequin-x's zero hand pose is the curled mean hand; the rest skeleton has flat hands.
+    rest["hand_pose"] = -sk.hand_mean()
+    transforms = model.forward_skeleton(**rest)  # (54, 4, 4), all local rotations identity
     positions = _to_smplx(transforms[None, :, :3, 3])[0]
     for j, offset in _FACE.items():
         positions[j] = positions[_HEAD] + offset

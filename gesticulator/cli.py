@@ -1,0 +1,212 @@
+"""The `gesticulator` command line.
+
+Every command turns a user's mistake into one line on stderr that names the problem and the fix,
+and exits non-zero; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gesticulator.errors import GesticulatorError, InputFileError
+
+app = typer.Typer(
+    name="gesticulator",
+    help="Speech in, meaningful full-body SMPL-X gesture animation out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line at any width
+_state = {"debug": False}
+
+EXPORT_FORMATS = ("npz", "bvh", "glb", "mp4")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GesticulatorError as e:
+            if _state["debug"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:  # a bug of ours: still one line, with the way to learn more
+            if _state["debug"]:
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(e).__name__}: {e} — rerun with --debug and report it",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+def _parse_formats(to: str) -> list[str]:
+    formats = [f.strip().lower().lstrip(".") for f in to.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown or not formats:
+        raise GesticulatorError(
+            f"unknown export format(s): {', '.join(unknown) or '(none given)'}",
+            f"use a comma-separated list of {', '.join(EXPORT_FORMATS)}",
+        )
+    return list(dict.fromkeys(formats))
+
+
+def _check_audio(audio: Path | None) -> None:
+    if audio is not None and not audio.is_file():
+        raise InputFileError(f"audio file not found: {audio}", "check the --audio path")
+
+
+@app.command()
+@_friendly_errors
+def info(
+    motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz or a .bvh file.")],
+) -> None:
+    """Describe a motion file: frames, rate, duration, skeleton, ranges of movement."""
+    from gesticulator.io import load_motion, read_bvh
+    from gesticulator.motion import BODY_PARTS, joint_positions
+
+    table = Table(show_header=False, box=None)
+    table.add_row("file", str(motion_file))
+    if motion_file.suffix.lower() == ".bvh":
+        bvh = read_bvh(motion_file)
+        table.add_row("format", "BVH")
+        table.add_row("joints", f"{bvh.num_joints} (root {bvh.names[0]})")
+        table.add_row("frames", f"{bvh.num_frames} at {bvh.fps:g} fps = {bvh.num_frames / bvh.fps:.2f} s")
+        smplx = "yes" if "left_index1" in bvh.names and "pelvis" in bvh.names else "no (needs a joint map to import)"
+        table.add_row("SMPL-X skeleton", smplx)
+        console.print(table)
+        return
+    motion = load_motion(motion_file)
+    pos = joint_positions(motion)
+    table.add_row("format", "SMPL-X npz (55 joints, axis-angle, flat_hand_mean=False)")
+    table.add_row("frames", f"{motion.num_frames} at {motion.fps:g} fps = {motion.duration:.2f} s")
+    table.add_row("gender / betas", f"{motion.gender} / {motion.betas.shape[0]} coefficients")
+    height = np.ptp(pos[0, :, 1])
+    table.add_row("figure height", f"{height:.2f} m (joint span, first frame)")
+    travel = np.linalg.norm(motion.trans[-1] - motion.trans[0])
+    table.add_row("root travel", f"{travel:.3f} m start to end")
+    for part in ("upper", "hands", "lower"):
+        idx = list(BODY_PARTS[part])
+        speed = np.linalg.norm(np.diff(pos[:, idx], axis=0), axis=-1).mean() * motion.fps if len(pos) > 1 else 0.0
+        table.add_row(f"{part} mean speed", f"{speed:.3f} m/s")
+    shown = {k: v for k, v in motion.metadata.items() if not k.startswith("_")}
+    if shown:
+        table.add_row("metadata", ", ".join(f"{k}={v}" for k, v in shown.items()))
+    console.print(table)
+
+
+@app.command()
+@_friendly_errors
+def export(
+    motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
+    to: Annotated[str, typer.Option("--to", help="Comma-separated formats: npz,bvh,glb,mp4.")] = "bvh,glb,mp4",
+    audio: Annotated[Path | None, typer.Option("--audio", help="Speech audio to mux into the MP4.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Output file stem (default: the input's).")] = None,
+    bvh_units: Annotated[str, typer.Option("--bvh-units", help="BVH units: cm or m.")] = "cm",
+    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+) -> None:
+    """Convert a motion into BVH, GLB (skinned mannequin), npz and an MP4 preview with sound."""
+    from gesticulator.io import load_motion, save_bvh, save_npz
+
+    formats = _parse_formats(to)
+    _check_audio(audio)
+    if bvh_units not in ("cm", "m"):
+        raise GesticulatorError(f"unknown BVH units {bvh_units!r}", "use --bvh-units cm or --bvh-units m")
+    motion = load_motion(motion_file)
+    stem = name or motion_file.stem
+    written: list[tuple[str, Path, float]] = []
+    for fmt in formats:
+        start = time.perf_counter()
+        target = output / f"{stem}.{fmt}"
+        if fmt == "npz":
+            save_npz(motion, target)
+        elif fmt == "bvh":
+            save_bvh(motion, target, units=bvh_units)
+        elif fmt == "glb":
+            from gesticulator.io.glb import save_glb
+
+            save_glb(motion, target)
+        elif fmt == "mp4":
+            from gesticulator.render import render_preview
+
+            render_preview(motion, target, audio=audio, size=size)
+        written.append((fmt, target, time.perf_counter() - start))
+    table = Table(title=f"{motion_file.name}: {motion.num_frames} frames, {motion.duration:.1f} s")
+    table.add_column("format")
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    table.add_column("time", justify="right")
+    for fmt, path, seconds in written:
+        table.add_row(fmt, str(path), f"{path.stat().st_size / 1e6:.2f} MB", f"{seconds:.1f} s")
+    console.print(table)
+
+
+@app.command()
+@_friendly_errors
+def render(
+    motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .mp4 (or .png with --frame).")],
+    audio: Annotated[Path | None, typer.Option("--audio", help="Speech audio to mux in.")] = None,
+    size: Annotated[int, typer.Option("--size", help="Video height in pixels.")] = 512,
+    frame: Annotated[int | None, typer.Option("--frame", help="Write one still PNG of this frame.")] = None,
+) -> None:
+    """Render a preview video (two views, with sound) or a still frame."""
+    from gesticulator.io import load_motion
+    from gesticulator.render import render_preview, save_still
+
+    _check_audio(audio)
+    if size < 64 or size > 4096:
+        raise GesticulatorError(f"--size {size} is out of range", "use a size between 64 and 4096")
+    motion = load_motion(motion_file)
+    start = time.perf_counter()
+    if frame is not None:
+        if not 0 <= frame < motion.num_frames:
+            raise GesticulatorError(
+                f"--frame {frame} is outside the motion (0..{motion.num_frames - 1})", "pick a frame inside it"
+            )
+        if output.suffix.lower() != ".png":
+            output = output.with_suffix(".png")
+        save_still(motion, frame, output, size=size)
+    else:
+        if output.suffix.lower() != ".mp4":
+            raise GesticulatorError(f"preview output must end in .mp4, got {output.name}", "use -o preview.mp4")
+        render_preview(motion, output, audio=audio, size=size)
+    elapsed = time.perf_counter() - start
+    console.print(f"wrote {output} in {elapsed:.1f} s ({motion.duration:.1f} s of motion)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
