@@ -36,6 +36,8 @@ REST = {
 }  # fmt: skip
 
 WAVE = {
+    **REST,
+    ("left_elbow", "y"): -25,
     ("right_collar", "z"): -8, ("right_shoulder", "z"): -12, ("right_shoulder", "y"): 25,
     ("right_elbow", "z"): -105, ("right_wrist", "x"): -10, ("head", "z"): -4, ("neck", "x"): 4,
 }  # fmt: skip
@@ -58,7 +60,7 @@ CURL = {f"{side}_{finger}{k}": (20 if side == "right" else -20) * (2 if k == 1 e
 
 POINT = {
     **REST,
-    ("right_shoulder", "z"): 40, ("right_shoulder", "y"): 70, ("right_elbow", "y"): 20, ("right_wrist", "y"): -5,
+    ("right_shoulder", "z"): 15, ("right_shoulder", "y"): 70, ("right_elbow", "y"): 15, ("right_wrist", "y"): -5,
     **{(n, "z"): v for n, v in CURL.items() if n.startswith("right")},
     ("spine3", "y"): -3, ("head", "x"): 3,
 }  # fmt: skip
