@@ -68,7 +68,11 @@ def main() -> None:
             ("save npz", lambda: save_npz(motion, d / "o.npz"), f"save_npz(m, {str(d / 'c.npz')!r})"),
             ("save BVH", lambda: save_bvh(motion, d / "o.bvh"), f"save_bvh(m, {str(d / 'c.bvh')!r})"),
             ("read BVH", lambda: read_bvh(d / "m.bvh"), f"read_bvh({str(d / 'm.bvh')!r})"),
-            ("save GLB (skinned mesh)", lambda: save_glb(motion, d / "o.glb"), f"save_glb(m, {str(d / 'c.glb')!r})"),
+            (
+                "save GLB (skinned mesh)",
+                lambda: save_glb(motion, d / "o.glb"),
+                f"save_glb(m, {str(d / 'c.glb')!r})",
+            ),
         ]
         print(f"Motion: {label}, {motion.num_frames} frames, {motion.duration:.1f} s\n")
         print("| step | warm s | cold s (fresh process) | output MB |")

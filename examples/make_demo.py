@@ -115,7 +115,9 @@ def build() -> Motion:
     # Breathing and a gentle sway keep the figure alive between gestures.
     breath = np.radians(1.2) * np.sin(2 * np.pi * 0.25 * t)
     for spine in ("spine1", "spine2", "spine3"):
-        poses[:, J[spine]] = (Rotation.from_rotvec(poses[:, J[spine]]) * Rotation.from_euler("x", breath[:, None])).as_rotvec()
+        poses[:, J[spine]] = (
+            Rotation.from_rotvec(poses[:, J[spine]]) * Rotation.from_euler("x", breath[:, None])
+        ).as_rotvec()
     trans = np.zeros((len(t), 3))
     trans[:, 0] = 0.008 * np.sin(2 * np.pi * 0.2 * t)
     return Motion(

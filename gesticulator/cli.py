@@ -100,7 +100,11 @@ def info(
         table.add_row("format", "BVH")
         table.add_row("joints", f"{bvh.num_joints} (root {bvh.names[0]})")
         table.add_row("frames", f"{bvh.num_frames} at {bvh.fps:g} fps = {bvh.num_frames / bvh.fps:.2f} s")
-        smplx = "yes" if "left_index1" in bvh.names and "pelvis" in bvh.names else "no (needs a joint map to import)"
+        smplx = (
+            "yes"
+            if "left_index1" in bvh.names and "pelvis" in bvh.names
+            else "no (needs a joint map to import)"
+        )
         table.add_row("SMPL-X skeleton", smplx)
         console.print(table)
         return
@@ -115,7 +119,9 @@ def info(
     table.add_row("root travel", f"{travel:.3f} m start to end")
     for part in ("upper", "hands", "lower"):
         idx = list(BODY_PARTS[part])
-        speed = np.linalg.norm(np.diff(pos[:, idx], axis=0), axis=-1).mean() * motion.fps if len(pos) > 1 else 0.0
+        speed = (
+            np.linalg.norm(np.diff(pos[:, idx], axis=0), axis=-1).mean() * motion.fps if len(pos) > 1 else 0.0
+        )
         table.add_row(f"{part} mean speed", f"{speed:.3f} m/s")
     shown = {k: v for k, v in motion.metadata.items() if not k.startswith("_")}
     if shown:
@@ -128,9 +134,13 @@ def info(
 def export(
     motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
-    to: Annotated[str, typer.Option("--to", help="Comma-separated formats: npz,bvh,glb,mp4.")] = "bvh,glb,mp4",
+    to: Annotated[
+        str, typer.Option("--to", help="Comma-separated formats: npz,bvh,glb,mp4.")
+    ] = "bvh,glb,mp4",
     audio: Annotated[Path | None, typer.Option("--audio", help="Speech audio to mux into the MP4.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Output file stem (default: the input's).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Output file stem (default: the input's).")
+    ] = None,
     bvh_units: Annotated[str, typer.Option("--bvh-units", help="BVH units: cm or m.")] = "cm",
     size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
 ) -> None:
@@ -191,14 +201,17 @@ def render(
     if frame is not None:
         if not 0 <= frame < motion.num_frames:
             raise GesticulatorError(
-                f"--frame {frame} is outside the motion (0..{motion.num_frames - 1})", "pick a frame inside it"
+                f"--frame {frame} is outside the motion (0..{motion.num_frames - 1})",
+                "pick a frame inside it",
             )
         if output.suffix.lower() != ".png":
             output = output.with_suffix(".png")
         save_still(motion, frame, output, size=size)
     else:
         if output.suffix.lower() != ".mp4":
-            raise GesticulatorError(f"preview output must end in .mp4, got {output.name}", "use -o preview.mp4")
+            raise GesticulatorError(
+                f"preview output must end in .mp4, got {output.name}", "use -o preview.mp4"
+            )
         render_preview(motion, output, audio=audio, size=size)
     elapsed = time.perf_counter() - start
     console.print(f"wrote {output} in {elapsed:.1f} s ({motion.duration:.1f} s of motion)")

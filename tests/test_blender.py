@@ -18,12 +18,19 @@ from gesticulator.motion import JOINT_NAMES, joint_positions
 from .conftest import smooth_motion
 
 BLENDER_PYTHON = os.environ.get("GESTICULATOR_BLENDER_PYTHON")
-pytestmark = pytest.mark.skipif(not BLENDER_PYTHON, reason="set GESTICULATOR_BLENDER_PYTHON to a Python with bpy")
+pytestmark = pytest.mark.skipif(
+    not BLENDER_PYTHON, reason="set GESTICULATOR_BLENDER_PYTHON to a Python with bpy"
+)
 SCRIPT = Path(__file__).with_name("blender") / "open_check.py"
 
 
 def blender_open(path: Path, frame: int, joint: str) -> dict:
-    r = subprocess.run([BLENDER_PYTHON, str(SCRIPT), str(path), str(frame), joint], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [BLENDER_PYTHON, str(SCRIPT), str(path), str(frame), joint],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line[len("RESULT ") :])

@@ -46,7 +46,10 @@ def test_errors_are_one_line_without_traceback(tmp_path, motion):
     ]  # fmt: skip
     for args, message in cases:
         r = subprocess.run(
-            [sys.executable, "-m", "gesticulator.cli", *map(str, args)], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "gesticulator.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert r.returncode != 0, args
         assert message in r.stderr, (args, r.stderr)

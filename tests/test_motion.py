@@ -70,8 +70,12 @@ def test_fk_of_known_pose_raised_arm():
     np.testing.assert_allclose(fk.positions[0, J["left_wrist"]], expected, atol=1e-9)
     assert fk.positions[0, J["left_wrist"], 1] - shoulder[1] > 0.45  # the hand is above the shoulder
     # the right arm and the rest of the body do not move
-    np.testing.assert_allclose(fk.positions[0, J["right_wrist"]], s.rest_positions[J["right_wrist"]] + m.trans[0])
-    np.testing.assert_allclose(fk.rotations[0, J["left_wrist"]], Rotation.from_euler("z", 90, degrees=True).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(
+        fk.positions[0, J["right_wrist"]], s.rest_positions[J["right_wrist"]] + m.trans[0]
+    )
+    np.testing.assert_allclose(
+        fk.rotations[0, J["left_wrist"]], Rotation.from_euler("z", 90, degrees=True).as_matrix(), atol=1e-12
+    )
 
 
 def test_fk_pelvis_rotation_turns_the_body_about_the_pelvis():

@@ -30,4 +30,13 @@ def load_motion(path: str | os.PathLike) -> Motion:
     )
 
 
-__all__ = ["BvhData", "load_bvh_motion", "load_motion", "load_npz", "read_bvh", "save_bvh", "save_glb", "save_npz"]
+__all__ = [
+    "BvhData",
+    "load_bvh_motion",
+    "load_motion",
+    "load_npz",
+    "read_bvh",
+    "save_bvh",
+    "save_glb",
+    "save_npz",
+]

@@ -18,7 +18,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ExportError(f"cannot create output folder {final.parent}: {e.strerror}", "choose a writable folder") from e
+        raise ExportError(
+            f"cannot create output folder {final.parent}: {e.strerror}", "choose a writable folder"
+        ) from e
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -39,7 +41,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         try:
             tmp.write_bytes(data)
         except OSError as e:
-            raise ExportError(f"cannot write {path}: {e.strerror}", "free disk space or choose another folder") from e
+            raise ExportError(
+                f"cannot write {path}: {e.strerror}", "free disk space or choose another folder"
+            ) from e
     return Path(path)
 
 

@@ -145,10 +145,14 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
     tokens: list[tuple[int, list[str]]] = [(i + 1, ln.split()) for i, ln in enumerate(lines) if ln.strip()]
 
     def fail(line: int, what: str) -> InputFileError:
-        return InputFileError(f"{source} line {line}: {what}", "check the BVH file (is it truncated or edited by hand?)")
+        return InputFileError(
+            f"{source} line {line}: {what}", "check the BVH file (is it truncated or edited by hand?)"
+        )
 
     if not tokens or tokens[0][1][0].upper() != "HIERARCHY":
-        raise InputFileError(f"{source} is not a BVH file (no HIERARCHY header)", "give a .bvh motion capture file")
+        raise InputFileError(
+            f"{source} is not a BVH file (no HIERARCHY header)", "give a .bvh motion capture file"
+        )
 
     names: list[str] = []
     parents: list[int] = []
@@ -290,10 +294,14 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
 # -- SMPL-X <-> BVH --------------------------------------------------------------------------------
 
 
-def save_bvh(motion: Motion, path: str | os.PathLike, *, units: str = "cm", rotation_order: str = "ZXY") -> Path:
+def save_bvh(
+    motion: Motion, path: str | os.PathLike, *, units: str = "cm", rotation_order: str = "ZXY"
+) -> Path:
     """Write `motion` as a BVH of the 55-joint SMPL-X skeleton (atomically)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(motion_to_bvh_text(motion, units=units, rotation_order=rotation_order), encoding="utf-8")
+        tmp.write_text(
+            motion_to_bvh_text(motion, units=units, rotation_order=rotation_order), encoding="utf-8"
+        )
     return Path(path)
 
 
@@ -317,7 +325,9 @@ def motion_to_bvh_text(motion: Motion, *, units: str = "cm", rotation_order: str
         kind = "ROOT" if skel.parents[j] < 0 else "JOINT"
         out.append(f"{pad}{kind} {skel.names[j]}")
         out.append(f"{pad}{{")
-        out.append(f"{pad}\tOFFSET {offsets[j, 0]:.{digits}f} {offsets[j, 1]:.{digits}f} {offsets[j, 2]:.{digits}f}")
+        out.append(
+            f"{pad}\tOFFSET {offsets[j, 0]:.{digits}f} {offsets[j, 1]:.{digits}f} {offsets[j, 2]:.{digits}f}"
+        )
         if kind == "ROOT":
             out.append(f"{pad}\tCHANNELS 6 Xposition Yposition Zposition {rot_channels}")
         else:
@@ -410,5 +420,3 @@ def bvh_to_motion(bvh: BvhData, *, units: str | None = None) -> Motion:
 
 def load_bvh_motion(path: str | os.PathLike) -> Motion:
     return bvh_to_motion(read_bvh(path))
-
-

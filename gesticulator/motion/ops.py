@@ -60,7 +60,9 @@ def resample(motion: Motion, fps: float) -> Motion:
     dst_n = max(1, int(round((n - 1) * fps / motion.fps)) + 1)
     dst_t = np.minimum(np.arange(dst_n) / fps, src_t[-1])
     if n == 1:
-        return motion.copy(poses=np.repeat(motion.poses, dst_n, 0), trans=np.repeat(motion.trans, dst_n, 0), fps=fps)
+        return motion.copy(
+            poses=np.repeat(motion.poses, dst_n, 0), trans=np.repeat(motion.trans, dst_n, 0), fps=fps
+        )
     rot = motion.rotations.astype(np.float64)
     out = np.empty((dst_n, sk.NUM_JOINTS, 3))
     for j in range(sk.NUM_JOINTS):

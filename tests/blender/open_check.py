@@ -12,7 +12,9 @@ path, frame, joint = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 bpy.ops.wm.read_factory_settings(use_empty=True)
 bpy.context.scene.render.fps = 30
 if path.endswith(".bvh"):
-    bpy.ops.import_anim.bvh(filepath=path, global_scale=0.01, update_scene_fps=True, update_scene_duration=True)
+    bpy.ops.import_anim.bvh(
+        filepath=path, global_scale=0.01, update_scene_fps=True, update_scene_duration=True
+    )
 else:
     bpy.ops.import_scene.gltf(filepath=path)
 armature = next(o for o in bpy.data.objects if o.type == "ARMATURE")
@@ -25,7 +27,9 @@ print(
         {
             "bones": len(armature.data.bones),
             "frame_range": list(action.frame_range) if action else None,
-            "mesh_vertices": max((len(o.data.vertices) for o in bpy.data.objects if o.type == "MESH"), default=0),
+            "mesh_vertices": max(
+                (len(o.data.vertices) for o in bpy.data.objects if o.type == "MESH"), default=0
+            ),
             "joint_zup": list(head),
         }
     )
