@@ -6,15 +6,17 @@ and exits non-zero; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gesticulator.errors import GesticulatorError, InputFileError
@@ -77,6 +79,26 @@ def _parse_formats(to: str) -> list[str]:
             f"use a comma-separated list of {', '.join(EXPORT_FORMATS)}",
         )
     return list(dict.fromkeys(formats))
+
+
+@contextlib.contextmanager
+def _frame_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed by the renderer's `progress(done, total)` hook (stderr, so piped
+    stdout stays clean; rich hides it when stderr is not a terminal)."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def _check_audio(audio: Path | None) -> None:
@@ -168,7 +190,8 @@ def export(
         elif fmt == "mp4":
             from gesticulator.render import render_preview
 
-            render_preview(motion, target, audio=audio, size=size)
+            with _frame_progress("rendering preview") as progress:
+                render_preview(motion, target, audio=audio, size=size, progress=progress)
         written.append((fmt, target, time.perf_counter() - start))
     table = Table(title=f"{motion_file.name}: {motion.num_frames} frames, {motion.duration:.1f} s")
     table.add_column("format")
@@ -212,7 +235,8 @@ def render(
             raise GesticulatorError(
                 f"preview output must end in .mp4, got {output.name}", "use -o preview.mp4"
             )
-        render_preview(motion, output, audio=audio, size=size)
+        with _frame_progress("rendering") as progress:
+            render_preview(motion, output, audio=audio, size=size, progress=progress)
     elapsed = time.perf_counter() - start
     console.print(f"wrote {output} in {elapsed:.1f} s ({motion.duration:.1f} s of motion)")
 
