@@ -6,20 +6,17 @@ and exits non-zero; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gesticulator._cli_util import console, frame_progress, friendly_errors, state
 from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.library.cli import library_app
 
 app = typer.Typer(
     name="gesticulator",
@@ -28,9 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line at any width
-_state = {"debug": False}
+app.add_typer(library_app, name="library")
 
 EXPORT_FORMATS = ("npz", "bvh", "glb", "mp4")
 
@@ -39,35 +34,7 @@ EXPORT_FORMATS = ("npz", "bvh", "glb", "mp4")
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
-
-
-def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GesticulatorError as e:
-            if _state["debug"]:
-                raise
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as e:  # a bug of ours: still one line, with the way to learn more
-            if _state["debug"]:
-                raise
-            err_console.print(
-                f"[bold red]internal error:[/] {type(e).__name__}: {e} — rerun with --debug and report it",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(3) from None
-
-    return wrapper
+    state["debug"] = debug
 
 
 def _parse_formats(to: str) -> list[str]:
@@ -81,33 +48,13 @@ def _parse_formats(to: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-@contextlib.contextmanager
-def _frame_progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar fed by the renderer's `progress(done, total)` hook (stderr, so piped
-    stdout stays clean; rich hides it when stderr is not a terminal)."""
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _check_audio(audio: Path | None) -> None:
     if audio is not None and not audio.is_file():
         raise InputFileError(f"audio file not found: {audio}", "check the --audio path")
 
 
 @app.command()
-@_friendly_errors
+@friendly_errors
 def info(
     motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz or a .bvh file.")],
 ) -> None:
@@ -152,7 +99,7 @@ def info(
 
 
 @app.command()
-@_friendly_errors
+@friendly_errors
 def export(
     motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
@@ -190,7 +137,7 @@ def export(
         elif fmt == "mp4":
             from gesticulator.render import render_preview
 
-            with _frame_progress("rendering preview") as progress:
+            with frame_progress("rendering preview") as progress:
                 render_preview(motion, target, audio=audio, size=size, progress=progress)
         written.append((fmt, target, time.perf_counter() - start))
     table = Table(title=f"{motion_file.name}: {motion.num_frames} frames, {motion.duration:.1f} s")
@@ -204,7 +151,7 @@ def export(
 
 
 @app.command()
-@_friendly_errors
+@friendly_errors
 def render(
     motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .mp4 (or .png with --frame).")],
@@ -235,7 +182,7 @@ def render(
             raise GesticulatorError(
                 f"preview output must end in .mp4, got {output.name}", "use -o preview.mp4"
             )
-        with _frame_progress("rendering") as progress:
+        with frame_progress("rendering") as progress:
             render_preview(motion, output, audio=audio, size=size, progress=progress)
     elapsed = time.perf_counter() - start
     console.print(f"wrote {output} in {elapsed:.1f} s ({motion.duration:.1f} s of motion)")

@@ -38,3 +38,9 @@ def smooth_motion(num_frames: int = 60, seed: int = 0, fps: float = 30.0) -> Mot
 @pytest.fixture
 def motion() -> Motion:
     return smooth_motion()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_library(tmp_path_factory, monkeypatch):
+    """Tests never read or write the real user library (~/.local/share/gesticulator/library)."""
+    monkeypatch.setenv("GESTICULATOR_LIBRARY", str(tmp_path_factory.mktemp("user_library")))

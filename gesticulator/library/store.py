@@ -32,6 +32,16 @@ def default_library_dir() -> Path:
     return data_dir("motion_library")
 
 
+def user_library_dir() -> Path:
+    """The user's own library, layered over the default one whenever it exists:
+    $GESTICULATOR_LIBRARY, else $XDG_DATA_HOME/gesticulator/library (~/.local/share/...)."""
+    env = os.environ.get("GESTICULATOR_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "gesticulator" / "library"
+
+
 @dataclass(frozen=True)
 class Entry:
     gesture: Gesture
@@ -49,7 +59,9 @@ def read_gesture_file(path: Path) -> Gesture:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise CatalogError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})", "fix the syntax") from None
+        raise CatalogError(
+            f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})", "fix the syntax"
+        ) from None
     return parse_gesture(data, path)
 
 
@@ -69,11 +81,25 @@ class Library:
                 self._entries[entry.gesture.id] = entry
 
     @classmethod
-    def load(cls, paths: list[str | os.PathLike] | None = None, *, include_default: bool = True) -> Library:
+    def load(
+        cls,
+        paths: list[str | os.PathLike] | None = None,
+        *,
+        include_default: bool = True,
+        include_user: bool = True,
+    ) -> Library:
+        """Layer `paths` (first wins), then the user library (if it exists), then the default."""
         roots = [Path(p) for p in (paths or [])]
         for r in roots:
             if not r.is_dir():
                 raise InputFileError(f"gesture library folder not found: {r}", "check the --library path")
+        user = user_library_dir()
+        if (
+            include_user
+            and (user / GESTURES_DIR).is_dir()
+            and all(r.resolve() != user.resolve() for r in roots)
+        ):
+            roots.append(user)
         if include_default:
             default = default_library_dir()
             if all(r.resolve() != default.resolve() for r in roots):
@@ -129,7 +155,9 @@ class Library:
         take = entry.gesture.take(take_id)
         path = entry.root / take.clip
         if not path.is_file():
-            raise CatalogError(f"clip file missing for {gesture_id}/{take.id}: {path}", "run `gesticulator library build`")
+            raise CatalogError(
+                f"clip file missing for {gesture_id}/{take.id}: {path}", "run `gesticulator library build`"
+            )
         motion = load_npz(path)
         take_side = take.side or entry.gesture.handedness
         if side in ("left", "right") and take_side in ("left", "right") and side != take_side:
@@ -176,7 +204,9 @@ class Library:
         return problems
 
     # -- writing ----------------------------------------------------------------------------------
-    def add(self, gesture: Gesture, clips: dict[str, Motion], *, root: Path | None = None, overwrite: bool = False) -> Path:
+    def add(
+        self, gesture: Gesture, clips: dict[str, Motion], *, root: Path | None = None, overwrite: bool = False
+    ) -> Path:
         """Write a gesture and its take clips into `root` (default: the first library folder).
 
         Clips are written first, each atomically, then the gesture file; a failure leaves the
@@ -185,7 +215,10 @@ class Library:
         root = Path(root) if root is not None else self.roots[0]
         if gesture.id in self._entries and not overwrite:
             where = self._entries[gesture.id].file
-            raise CatalogError(f"gesture id {gesture.id!r} already exists ({where})", "choose another --id or pass --overwrite")
+            raise CatalogError(
+                f"gesture id {gesture.id!r} already exists ({where})",
+                "choose another --id or pass --overwrite",
+            )
         missing = [t.id for t in gesture.takes if t.id not in clips]
         if missing:
             raise CatalogError(f"no clip given for take(s) {missing} of {gesture.id!r}")
@@ -194,7 +227,10 @@ class Library:
             for take in gesture.takes:
                 motion = clips[take.id]
                 if motion.num_frames < 2:
-                    raise CatalogError(f"take {take.id!r} of {gesture.id!r} is empty ({motion.num_frames} frames)", "give a longer clip")
+                    raise CatalogError(
+                        f"take {take.id!r} of {gesture.id!r} is empty ({motion.num_frames} frames)",
+                        "give a longer clip",
+                    )
                 path = root / take.clip
                 existed = path.exists()
                 save_npz(_compact(motion), path)
@@ -219,4 +255,13 @@ def take_clip_path(gesture_id: str, take_id: str) -> str:
     return f"{CLIPS_DIR}/{gesture_id}/{take_id}.npz"
 
 
-__all__ = ["Entry", "Library", "Take", "default_library_dir", "gesture_to_yaml", "read_gesture_file", "take_clip_path"]
+__all__ = [
+    "Entry",
+    "Library",
+    "Take",
+    "default_library_dir",
+    "user_library_dir",
+    "gesture_to_yaml",
+    "read_gesture_file",
+    "take_clip_path",
+]

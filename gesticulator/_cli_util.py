@@ -1,0 +1,66 @@
+"""Shared pieces of the command line: consoles, one-line errors, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gesticulator.errors import GesticulatorError
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line at any width
+state = {"debug": False}
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GesticulatorError as e:
+            if state["debug"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:  # a bug of ours: still one line, with the way to learn more
+            if state["debug"]:
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(e).__name__}: {e} — rerun with --debug and report it",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def frame_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed by the renderer's `progress(done, total)` hook (stderr, so piped
+    stdout stays clean; rich hides it when stderr is not a terminal)."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
