@@ -195,7 +195,7 @@ def preview(
             "stroke" if t < ph.stroke_end else
             "retraction" if t < ph.retract_end else "rest"
         )  # fmt: skip
-        return f"{gesture_id} ({take_obj.id}) — {phase}"
+        return f"{gesture_id} ({take_obj.id}): {phase}"
 
     out = output or Path(f"{gesture_id}.mp4")
     with frame_progress("rendering") as progress:
