@@ -114,7 +114,9 @@ class Gesture(BaseModel):
     @classmethod
     def _version(cls, v: int) -> int:
         if v != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {v}; this gesticulator reads version {SCHEMA_VERSION}")
+            raise ValueError(
+                f"unsupported schema_version {v}; this gesticulator reads version {SCHEMA_VERSION}"
+            )
         return v
 
     @field_validator("id")
@@ -178,5 +180,7 @@ def parse_gesture(data: Any, path: Path | str) -> Gesture:
         raise CatalogError(format_validation_error(path, e), "fix the gesture file") from None
     stem = Path(path).stem
     if Path(path).suffix in (".yaml", ".yml") and stem != gesture.id:
-        raise CatalogError(f"{path}: field 'id': {gesture.id!r} does not match the file name {stem!r}", "rename one")
+        raise CatalogError(
+            f"{path}: field 'id': {gesture.id!r} does not match the file name {stem!r}", "rename one"
+        )
     return gesture
