@@ -192,7 +192,7 @@ def preview(
             "preparation" if t < ph.stroke_start else
             "stroke" if t < ph.apex - 0.05 else
             "apex" if t <= ph.apex + 0.05 else
-            "stroke" if t < ph.stroke_end else
+            "hold" if t < ph.stroke_end else
             "retraction" if t < ph.retract_end else "rest"
         )  # fmt: skip
         return f"{gesture_id} ({take_obj.id}): {phase}"

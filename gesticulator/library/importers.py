@@ -462,7 +462,7 @@ def import_bvh_dir(
             if item[0].id in existing and not overwrite:
                 raise CatalogError(
                     f"gesture id {item[0].id!r} already exists in {library_root} (from {group[0].file.name})",
-                    "pass overwrite=True (--overwrite) to replace it, or rename the files",
+                    "replace it with --overwrite, or rename the files",
                 )
         except GesticulatorError as e:
             if not skip_bad:
@@ -626,7 +626,7 @@ def import_npz_clip(
     if existing is not None and not (overwrite or append):
         raise CatalogError(
             f"gesture id {gesture_id!r} already exists in {root}",
-            "choose another id, or pass overwrite=True / append=True",
+            "choose another --id, or replace it with --overwrite",
         )
     if handedness is not None and handedness not in HANDEDNESS:
         raise CatalogError(f"handedness {handedness!r} is not one of {', '.join(HANDEDNESS)}")
