@@ -103,10 +103,11 @@ class BvhData:
                     out[:, j, axis] = values[:, names.index(c)]
         return out
 
-    def world_positions(self) -> np.ndarray:
-        """(F, J, 3) joint world positions (file units) by forward kinematics."""
-        rot = self.local_rotations()
-        trans = self.local_translations()
+    def world_transforms(self, frames: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """World rotations (F, J, 3, 3) and positions (F, J, 3, file units) by forward kinematics."""
+        sel = slice(None) if frames is None else frames
+        rot = self.local_rotations()[sel]
+        trans = self.local_translations()[sel]
         world_r = np.empty_like(rot)
         world_p = np.empty_like(trans)
         for j, p in enumerate(self.parents):
@@ -115,7 +116,11 @@ class BvhData:
             else:
                 world_r[:, j] = world_r[:, p] @ rot[:, j]
                 world_p[:, j] = world_p[:, p] + np.einsum("fij,fj->fi", world_r[:, p], trans[:, j])
-        return world_p
+        return world_r, world_p
+
+    def world_positions(self) -> np.ndarray:
+        """(F, J, 3) joint world positions (file units) by forward kinematics."""
+        return self.world_transforms()[1]
 
     def rest_positions(self) -> np.ndarray:
         """(J, 3) world positions in the rest pose (all rotations zero, OFFSETs only)."""

@@ -511,18 +511,7 @@ class Retargeter:
     # -- retargeting ------------------------------------------------------------------------------
     def source_world(self, frames: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Source world rotations (F, J, 3, 3) and positions (F, J, 3, metres), in SMPL-X axes."""
-        bvh = self.bvh
-        sel = slice(None) if frames is None else frames
-        local_r = bvh.local_rotations()[sel]
-        local_t = bvh.local_translations()[sel]
-        world_r = np.empty_like(local_r)
-        world_p = np.empty_like(local_t)
-        for j, p in enumerate(bvh.parents):
-            if p < 0:
-                world_r[:, j], world_p[:, j] = local_r[:, j], local_t[:, j]
-            else:
-                world_r[:, j] = world_r[:, p] @ local_r[:, j]
-                world_p[:, j] = world_p[:, p] + np.einsum("fij,fj->fi", world_r[:, p], local_t[:, j])
+        world_r, world_p = self.bvh.world_transforms(frames)
         c = self.axes
         return c @ world_r @ c.T, (world_p @ c.T) * self.unit_scale
 
