@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gesticulator.errors import MotionError
 
@@ -122,3 +123,120 @@ class Motion:
             betas=np.zeros(10) if betas is None else np.asarray(betas),
             fps=fps,
         )
+
+
+# -- speech ----------------------------------------------------------------------------------------
+# Transcripts are pydantic models: they are read from and written to JSON by users and tools, so
+# their schema is the documented interface:
+#   {"language": "en", "words": [{"word": "Hello", "start": 0.0, "end": 0.42}, ...]}
+
+SENTENCE_END = (".", "!", "?", "…")
+
+
+class Word(BaseModel):
+    """One spoken word with its time span in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    word: str = Field(min_length=1)
+    start: float = Field(ge=0, allow_inf_nan=False)
+    end: float = Field(ge=0, allow_inf_nan=False)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Word:
+        if self.end < self.start:
+            raise ValueError(f"word {self.word!r} ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Sentence(BaseModel):
+    """A sentence as a span of word indices [first_word, last_word]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    start: float
+    end: float
+    first_word: int = Field(ge=0)
+    last_word: int = Field(ge=0)
+
+
+class Transcript(BaseModel):
+    """Words with times, sentences, language and where it came from (asr, tts, textgrid, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = "en"
+    words: list[Word] = Field(default_factory=list)
+    sentences: list[Sentence] = Field(default_factory=list)
+    source: str = ""
+    duration: float | None = Field(default=None, ge=0)  # length of the audio, seconds, when known
+
+    @model_validator(mode="after")
+    def _fill_sentences(self) -> Transcript:
+        if not self.sentences and self.words:
+            self.sentences = split_sentences(self.words)
+        for s in self.sentences:
+            if s.last_word >= len(self.words) or s.first_word > s.last_word:
+                raise ValueError(f"sentence {s.text[:30]!r} refers to words outside the transcript")
+        return self
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.word for w in self.words)
+
+    @property
+    def end(self) -> float:
+        return self.duration if self.duration is not None else (self.words[-1].end if self.words else 0.0)
+
+    def word_at(self, t: float) -> int | None:
+        """Index of the word being spoken at time t, if any."""
+        for i, w in enumerate(self.words):
+            if w.start <= t < w.end:
+                return i
+        return None
+
+
+def split_sentences(words: list[Word]) -> list[Sentence]:
+    """Sentences from terminal punctuation (the last open sentence ends with the last word)."""
+    out: list[Sentence] = []
+    first = 0
+    for i, w in enumerate(words):
+        if w.word.rstrip("\"')»”’").endswith(SENTENCE_END) or i == len(words) - 1:
+            span = words[first : i + 1]
+            out.append(
+                Sentence(
+                    text=" ".join(x.word for x in span),
+                    start=span[0].start,
+                    end=span[-1].end,
+                    first_word=first,
+                    last_word=i,
+                )
+            )
+            first = i + 1
+    return out
+
+
+@dataclass(eq=False)
+class Prosody:
+    """The rhythm of a voice, sampled at `fps` (the motion rate, or the rhythm model's token rate).
+
+    Every per-frame array has one value per frame, frame k covering time k / fps.
+    """
+
+    fps: float
+    onset_strength: np.ndarray  # (N,) onset strength envelope, normalised to [0, 1]
+    onset_times: np.ndarray  # (K,) seconds of detected onsets
+    energy: np.ndarray  # (N,) RMS energy, normalised to [0, 1]
+    f0: np.ndarray  # (N,) fundamental frequency in Hz, NaN where unvoiced
+    voiced: np.ndarray  # (N,) bool
+    word_emphasis: (
+        np.ndarray
+    )  # (W,) per-word emphasis in [0, 1] (pitch + energy peaks), if a transcript was given
+    word_peak_times: np.ndarray  # (W,) seconds: the stressed point inside each word
+    duration: float = 0.0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.onset_strength.shape[0])
