@@ -188,6 +188,84 @@ def render(
     console.print(f"wrote {output} in {elapsed:.1f} s ({motion.duration:.1f} s of motion)")
 
 
+@app.command()
+@friendly_errors
+def transcribe(
+    audio: Annotated[Path, typer.Argument(help="Speech audio (wav, flac, mp3, m4a, …).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Transcript JSON to write.")],
+    script: Annotated[
+        Path | None,
+        typer.Option("--script", help="The exact text spoken: its words get the recording's timing."),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="default (bundled Whisper tiny.en), whisperx, or a faster-whisper model folder."
+        ),
+    ] = "default",
+    language: Annotated[
+        str | None, typer.Option("--language", help="Language code for multilingual models.")
+    ] = None,
+) -> None:
+    """Transcribe speech into words with start/end times (JSON)."""
+    from gesticulator.speech.asr import get_transcriber
+    from gesticulator.speech.transcripts import write_transcript
+
+    if not audio.is_file():
+        raise InputFileError(f"audio file not found: {audio}", "check the path")
+    script_text = None
+    if script is not None:
+        if not script.is_file():
+            raise InputFileError(f"script file not found: {script}", "check the --script path")
+        script_text = script.read_text(encoding="utf-8")
+    start = time.perf_counter()
+    with frame_progress("transcribing") as progress:
+        transcript = get_transcriber(model).transcribe(audio, language=language, progress=progress)
+    if script_text is not None:
+        from gesticulator.speech.align import align_script_to_words
+        from gesticulator.speech.markup import strip_markup
+
+        plain, _marks = strip_markup(script_text)
+        transcript = align_script_to_words(plain, transcript)
+    write_transcript(transcript, output)
+    elapsed = time.perf_counter() - start
+    console.print(
+        f"wrote {output}: {len(transcript.words)} words, {len(transcript.sentences)} sentences "
+        f"({transcript.source}) in {elapsed:.1f} s"
+    )
+
+
+@app.command()
+@friendly_errors
+def speak(
+    text: Annotated[str, typer.Argument(help="The script, or @file.txt to read it from a file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    name: Annotated[str, typer.Option("--name", help="Output file stem.")] = "speech",
+    pause: Annotated[float, typer.Option("--pause", help="Seconds of silence between sentences.")] = 0.35,
+) -> None:
+    """Speak a presenter's script with the bundled voice: a wav plus its word-timed transcript."""
+    from gesticulator.speech.tts import save_speech
+    from gesticulator.speech.tts import speak as synthesize
+
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise InputFileError(f"script file not found: {path}", "check the @file path")
+        text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise GesticulatorError("the script is empty", "give some text to speak")
+    if pause < 0:
+        raise GesticulatorError(f"--pause must be >= 0, got {pause}")
+    start = time.perf_counter()
+    result = synthesize(text, sentence_pause=pause)
+    wav, transcript = save_speech(result, output, stem=name)
+    seconds = len(result.samples) / result.sample_rate
+    console.print(
+        f"wrote {wav} ({seconds:.1f} s) and {transcript}: {len(result.transcript.words)} words "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+
+
 def main() -> None:
     app()
 
