@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,16 @@ from gesticulator.errors import GesticulatorError
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line at any width
 state = {"debug": False}
+
+
+def show_warnings_as_lines() -> None:
+    """Warnings (no speech detected, script mismatch, ...) become one yellow line on stderr,
+    without Python's file:line prefix; --debug keeps the default format."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - stdlib hook
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+    warnings.showwarning = show
 
 
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

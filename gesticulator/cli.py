@@ -14,7 +14,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from gesticulator._cli_util import console, frame_progress, friendly_errors, state
+from gesticulator._cli_util import console, frame_progress, friendly_errors, show_warnings_as_lines, state
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
 
@@ -35,6 +35,8 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
     state["debug"] = debug
+    if not debug:
+        show_warnings_as_lines()
 
 
 def _parse_formats(to: str) -> list[str]:

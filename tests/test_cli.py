@@ -63,3 +63,55 @@ def test_debug_flag_shows_the_traceback(tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "gesticulator.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_speak_then_transcribe_with_script(tmp_path):
+    import json
+
+    import pytest
+
+    pytest.importorskip("piper")
+    script = "Hello everyone! Today I have [gesture:count_three] three big ideas for you."
+    r = _cli("speak", script, "-o", tmp_path, "--name", "talk")
+    assert r.returncode == 0, r.stderr
+    spoken = json.loads((tmp_path / "talk.json").read_text())
+    assert [w["word"] for w in spoken["words"]][:3] == ["Hello", "everyone!", "Today"]
+    (tmp_path / "script.txt").write_text(script)
+    r = _cli(
+        "transcribe", tmp_path / "talk.wav", "--script", tmp_path / "script.txt", "-o", tmp_path / "t.json"
+    )
+    assert r.returncode == 0, r.stderr
+    aligned = json.loads((tmp_path / "t.json").read_text())
+    assert [w["word"] for w in aligned["words"]] == [w["word"] for w in spoken["words"]]
+    starts = [abs(a["start"] - b["start"]) for a, b in zip(aligned["words"], spoken["words"], strict=True)]
+    assert sorted(starts)[len(starts) // 2] < 0.15
+    # a script that does not match warns on one line and still writes a transcript
+    (tmp_path / "wrong.txt").write_text("The weather in Paris is lovely in the spring.")
+    r = _cli(
+        "transcribe", tmp_path / "talk.wav", "--script", tmp_path / "wrong.txt", "-o", tmp_path / "w.json"
+    )
+    assert r.returncode == 0 and "warning: the script does not match the audio" in r.stderr
+    assert "Warning:" not in r.stderr and (tmp_path / "w.json").is_file()
+
+
+def test_transcribe_bad_audio_one_line(tmp_path):
+    (tmp_path / "bad.wav").write_text("not audio at all")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    for name, message in (
+        ("bad.wav", "not a readable audio file"),
+        ("empty.wav", "is empty"),
+        ("none.wav", "not found"),
+    ):
+        r = _cli("transcribe", tmp_path / name, "-o", tmp_path / "x.json")
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.json").exists()

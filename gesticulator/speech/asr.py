@@ -506,8 +506,7 @@ def _to_transcript(
         seg_ends.append(r.segment_end)
     if not words:
         msg = f"no speech detected in {label}; the transcript is empty"
-        logger.warning(msg)
-        warnings.warn(msg, NoSpeechWarning, stacklevel=3)
+        warnings.warn(msg, NoSpeechWarning, stacklevel=3)  # one channel: callers decide how to show it
         return Transcript(language=language, words=[], source=source, duration=round(duration, 3))
     return Transcript(
         language=language,
