@@ -4,6 +4,15 @@ import runpy
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-for name in ("io_speed.py", "render_speed.py", "library_search.py", "retarget_check.py"):
+# asr_long_audio.py (a 60-minute file, ~10 minutes) is left out; run it on its own.
+for name in (
+    "io_speed.py",
+    "render_speed.py",
+    "library_search.py",
+    "retarget_check.py",
+    "asr_beat2.py",
+    "speak_roundtrip.py",
+    "prosody_speed.py",
+):
     print(f"\n## {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")
