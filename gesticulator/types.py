@@ -240,3 +240,56 @@ class Prosody:
     @property
     def num_frames(self) -> int:
         return int(self.onset_strength.shape[0])
+
+
+# -- semantic planning -------------------------------------------------------------------------------
+
+
+class CandidateHit(BaseModel):
+    """One library gesture the index proposes for a phrase window."""
+
+    gesture_id: str
+    score: float
+    matched_text: str = ""
+
+
+class CandidateWindow(BaseModel):
+    """A phrase window of the transcript (words first_word..last_word) and its top-k gestures."""
+
+    first_word: int = Field(ge=0)
+    last_word: int = Field(ge=0)
+    text: str
+    sentence: int = Field(ge=0)  # index into Transcript.sentences
+    kind: str = "window"  # "window" (sliding n-gram) or "sentence"
+    hits: list[CandidateHit] = Field(default_factory=list)
+
+
+class SemanticEvent(BaseModel):
+    """A semantic gesture placed on a word: the stroke's apex lands at `apex`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gesture_id: str
+    word_index: int = Field(ge=0)
+    word: str
+    start: float = Field(ge=0)  # the word's start, seconds
+    apex: float = Field(ge=0)  # where the stroke apex should land (stressed point of the word)
+    end: float = Field(ge=0)  # the word's end
+    confidence: float = Field(ge=0, le=1)
+    source: str  # "embedded" | "llm" | "markup"
+    reason: str = ""
+
+
+class SemanticPlan(BaseModel):
+    """Which words get which semantic gesture; JSON: {"events": [...]} (+ provenance)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[SemanticEvent] = Field(default_factory=list)
+    selector: str = "embedded"  # what produced it: embedded | llm:<provider>:<model> (+ fallbacks)
+    density: str = "normal"
+    library_hash: str = ""
+    warnings: list[str] = Field(default_factory=list)
+
+    def gesture_ids(self) -> list[str]:
+        return [e.gesture_id for e in self.events]
