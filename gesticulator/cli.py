@@ -268,6 +268,84 @@ def speak(
     )
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".mp4", ".mov", ".webm")
+TRANSCRIPT_SUFFIXES = (".json", ".textgrid", ".srt", ".vtt")
+
+
+@app.command()
+@friendly_errors
+def plan(
+    source: Annotated[
+        Path, typer.Argument(help="A transcript (.json/.TextGrid/.srt/.vtt), audio, or a script (.txt).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Plan JSON to write.")],
+    audio: Annotated[
+        Path | None, typer.Option("--audio", help="With a .txt script: the recording it was read from.")
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="PROVIDER:MODEL (openai:…, ollama:…, llamacpp:PATH, hf:…, smollm2)."),
+    ] = None,
+    density: Annotated[
+        str, typer.Option("--density", help="low | normal | high gestures per minute.")
+    ] = "normal",
+    library: Annotated[
+        list[Path] | None,
+        typer.Option("--library", "-l", help="Extra library folders layered over the default."),
+    ] = None,
+) -> None:
+    """Choose which words get which semantic gesture (JSON plan)."""
+    import json
+
+    from gesticulator.io.atomic import write_text_atomic
+    from gesticulator.speech.markup import strip_markup
+
+    if density not in ("low", "normal", "high"):
+        raise GesticulatorError(f"--density must be low, normal or high, got {density!r}")
+    if not source.is_file():
+        raise InputFileError(f"input not found: {source}", "give a transcript, an audio file or a script")
+    suffix = source.suffix.lower()
+    marks = None
+    if suffix in TRANSCRIPT_SUFFIXES:
+        from gesticulator.speech.transcripts import read_transcript
+
+        transcript = read_transcript(source)
+    elif suffix in AUDIO_SUFFIXES:
+        from gesticulator.speech.asr import get_transcriber
+
+        transcript = get_transcriber().transcribe(source)
+    elif suffix in (".txt", ".md"):
+        plain, marks = strip_markup(source.read_text(encoding="utf-8"))
+        if audio is not None:
+            from gesticulator.speech.align import align_script_to_words
+            from gesticulator.speech.asr import get_transcriber
+
+            transcript = align_script_to_words(plain, get_transcriber().transcribe(audio))
+        else:
+            from gesticulator.semantics.planner import transcript_from_text
+
+            transcript = transcript_from_text(plain)
+    else:
+        raise InputFileError(
+            f"cannot plan from {source.name}: unknown type {suffix or '(no suffix)'}",
+            "give a .json/.TextGrid/.srt/.vtt transcript, an audio file or a .txt script",
+        )
+    from gesticulator.semantics.planner import Planner
+
+    start = time.perf_counter()
+    planner = Planner.load(library=library, llm=llm, density=density)
+    result = planner.plan(transcript, marks=marks, density=density)
+    write_text_atomic(output, json.dumps(result.model_dump(mode="json"), indent=1) + "\n")
+    console.print(
+        f"wrote {output}: {len(result.events)} gestures over {len(transcript.words)} words "
+        f"({result.selector}) in {time.perf_counter() - start:.1f} s"
+    )
+    for event in result.events:
+        console.print(
+            f"  {event.start:6.2f}s  {event.word!r:>16} -> {event.gesture_id}  ({event.confidence:.2f}, {event.source})"
+        )
+
+
 def main() -> None:
     app()
 
