@@ -333,7 +333,20 @@ def plan(
     from gesticulator.semantics.planner import Planner
 
     start = time.perf_counter()
-    planner = Planner.load(library=library, llm=llm, density=density)
+    if library or llm:
+        from gesticulator.library.store import Library
+        from gesticulator.semantics.embedded import EmbeddedSelector
+
+        lib = Library.load(library)
+        selector = EmbeddedSelector(lib, density=density)
+        if llm:
+            from gesticulator.semantics.llm import LLMSelector, make_chat_model
+
+            # The embedded selector stays as the fall-back for any batch the LLM cannot answer.
+            selector = LLMSelector(make_chat_model(llm), lib, fallback=selector)
+        planner = Planner(lib, selector=selector, density=density)
+    else:
+        planner = Planner.load(density=density)
     result = planner.plan(transcript, marks=marks, density=density)
     write_text_atomic(output, json.dumps(result.model_dump(mode="json"), indent=1) + "\n")
     console.print(

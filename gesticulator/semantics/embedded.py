@@ -1,0 +1,412 @@
+"""The default semantic selector: picks gestures from candidate windows without any LLM.
+
+Evidence, strongest first:
+
+1. **Trigger match** – a window's words equal one of the gesture's triggers (after lower-casing,
+   punctuation stripping and light stemming: "skyrocketed" ~ "skyrocket"). Longer triggers win
+   over shorter ones they contain ("right away" beats "right", "wait a second" beats "second").
+2. **Semantic match** – no trigger matches but the window's embedding score is very high (a
+   paraphrase such as "gigantic" for a "huge" trigger). The index score is a soft maximum that
+   exceeds 1 when several texts agree, so the bar sits near 1 (`semantic_threshold`).
+3. **Sentence support** – every candidate must be supported by the whole sentence: the sentence's
+   score for that gesture (sentence windows score every gesture) must reach a floor. This is what
+   keeps idioms quiet: in "I'm a big fan of jazz" "big" matches big_wide exactly, but the sentence
+   is not about size, and its big_wide score stays low.
+
+Then rules: the stroke lands on a content, deictic or number word (never "of", "the", "is"), on
+the word of the window that carries the meaning; pronoun pointing (I/me/my -> point_self,
+you/your -> point_you) and lone here/there only when stressed (prosody) or in a clear reference,
+and with lower priority than content gestures; enumerations ("first… second…", "three reasons",
+digits) -> count_N. Finally `schedule` enforces density (a gesture budget over sliding time
+windows, keeping the most confident events), minimum spacing and no back-to-back repeats.
+
+    sel = EmbeddedSelector(library, density="normal")
+    events = sel.select(transcript, find_candidates(transcript, library, index))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gesticulator.semantics.candidates import is_anchor_word, normalise_word, stem, trigger_stems
+from gesticulator.types import CandidateWindow, Prosody, SemanticEvent, Transcript
+
+if TYPE_CHECKING:
+    from gesticulator.library.store import Library
+    from gesticulator.speech.markup import ScriptMarks
+
+# Gestures per minute of each density level, and the sliding window the budget is counted over.
+DENSITY_PER_MINUTE = {"low": 6.0, "normal": 12.0, "high": 20.0}
+BUDGET_WINDOW_S = 20.0
+
+POINT_SELF_WORDS = frozenset("i me my mine myself i'm i've i'd i'll".split())
+POINT_YOU_WORDS = frozenset("you your yours yourself yourselves you're you've you'll you'd".split())
+WEAK_DEICTIC_WORDS = frozenset("here there this that they them those".split())
+# Idioms in which a pronoun is a filler, never a reference ("you know", "I mean").
+_PRONOUN_FILLERS = {("you", "know"), ("i", "mean"), ("i", "guess"), ("you", "see"), ("thank", "you")}
+
+ORDINALS = {"first": 1, "firstly": 1, "second": 2, "secondly": 2, "third": 3, "thirdly": 3,
+            "fourth": 4, "fourthly": 4, "fifth": 5, "fifthly": 5}  # fmt: skip
+CARDINALS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+COUNT_IDS = {1: "count_one", 2: "count_two", 3: "count_three", 4: "count_four", 5: "count_five"}
+# "one of them", "two more", "no one": a number that does not enumerate
+_NOT_COUNTED_NEXT = frozenset("of another day more percent".split())
+_NOT_COUNTED_PREV = frozenset("no any every some the this that which each".split())
+WH_WORDS = frozenset("why what how where which who".split())
+
+
+@dataclass
+class Candidate:
+    """One proposed event before scheduling."""
+
+    gesture_id: str
+    word_index: int
+    score: float  # the window's similarity for this gesture
+    sentence_score: float
+    confidence: float
+    kind: str  # trigger | semantic | count | deictic
+    trigger_len: int  # words in the matched trigger (0 for semantic)
+    reason: str
+
+
+class EmbeddedSelector:
+    """Choose semantic gesture events from candidate windows (the default, LLM-free selector).
+
+    Thresholds (tuned on the dev split of tests/data/semantic_sentences.yaml, see
+    benchmarks/semantic_accuracy.py):
+
+    - `trigger_floor`: a trigger match needs the sentence's score for its gesture >= this;
+    - `semantic_threshold`: a non-trigger window needs a score >= this (and the sentence >=
+      `semantic_floor`);
+    - `stress_threshold`: prosody word emphasis at which a pronoun counts as stressed;
+    - `min_spacing` / `one_hand_spacing` / `head_spacing`: seconds between strokes (two-handed /
+      both one-handed / either a head gesture);
+    - `density`: low | normal | high | "none" (no budget; spacing and repeat rules still apply).
+    """
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        library: Library,
+        *,
+        trigger_floor: float = 0.53,
+        semantic_threshold: float = 0.95,
+        semantic_floor: float = 0.55,
+        stress_threshold: float = 0.6,
+        min_spacing: float = 1.0,
+        one_hand_spacing: float = 0.8,
+        head_spacing: float = 0.6,
+        density: str = "normal",
+        pronoun_gestures: bool = True,
+    ):
+        self.library = library
+        self.trigger_floor = trigger_floor
+        self.semantic_threshold = semantic_threshold
+        self.semantic_floor = semantic_floor
+        self.stress_threshold = stress_threshold
+        self.min_spacing = min_spacing
+        self.one_hand_spacing = one_hand_spacing
+        self.head_spacing = head_spacing
+        self.density = density
+        self.pronoun_gestures = pronoun_gestures
+        # trigger stems -> gesture ids, and each gesture's handedness / category
+        self._handedness = {g.id: g.handedness for g in library.gestures()}
+        self.category = {g.id: g.category for g in library.gestures()}
+        self._triggers = trigger_stems(library)  # trigger stems -> gesture ids
+        self._max_trigger_len = max((len(t) for t in self._triggers), default=1)
+
+    # -- public -------------------------------------------------------------------------------------
+    def select(
+        self,
+        transcript: Transcript,
+        windows: Sequence[CandidateWindow],
+        marks: ScriptMarks | None = None,
+        prosody: Prosody | None = None,
+        *,
+        density: str | None = None,
+    ) -> list[SemanticEvent]:
+        """Events sorted by time. `marks` (script markup): [no-gesture] spans are honoured and
+        [density:…] changes the budget from its word on; forced [gesture:…] marks are applied by
+        the Planner. `density` overrides the selector's default level."""
+        words = transcript.words
+        norms = [normalise_word(w.word) for w in words]
+        stems = [stem(n) for n in norms]
+        emphasis = None
+        if prosody is not None and len(prosody.word_emphasis) == len(words):
+            emphasis = [float(x) for x in prosody.word_emphasis]
+        sent_scores: dict[int, dict[str, float]] = {}
+        uni: dict[int, dict[str, float]] = {}  # 1-word window scores, to find the meaning word
+        for w in windows:
+            if w.kind == "sentence":
+                sent_scores[w.sentence] = {h.gesture_id: h.score for h in w.hits}
+            elif w.first_word == w.last_word:
+                uni[w.first_word] = {h.gesture_id: h.score for h in w.hits}
+
+        cands: list[Candidate] = []
+        for w in windows:
+            if w.kind == "sentence":
+                continue
+            cands += self._window_candidates(w, norms, stems, sent_scores.get(w.sentence, {}), uni)
+        cands += self._count_candidates(transcript, norms)
+        cands = [c for c in cands if self._rules_ok(c, transcript, norms, emphasis)]
+        if marks is not None:
+            cands = [c for c in cands if marks.gesture_allowed(c.word_index)]
+        best = self._resolve(cands)
+        events = [self._event(c, transcript, prosody) for c in best]
+        return schedule(
+            events,
+            transcript,
+            handedness=self._handedness,
+            density=density or self.density,
+            marks=marks,
+            min_spacing=self.min_spacing,
+            one_hand_spacing=self.one_hand_spacing,
+            head_spacing=self.head_spacing,
+        )
+
+    # -- evidence -----------------------------------------------------------------------------------
+    def _window_candidates(self, w, norms, stems, sent, uni) -> list[Candidate]:
+        out: list[Candidate] = []
+        span = range(w.first_word, w.last_word + 1)
+        key = tuple(stems[i] for i in span)
+        trig_ids = self._triggers.get(key, set())
+        scores = {h.gesture_id: h for h in w.hits}
+        for gid in trig_ids:
+            s = scores[gid].score if gid in scores else 1.0
+            ss = sent.get(gid, 0.0)
+            # idioms: the trigger's word is there but the sentence is not about the gesture's
+            # meaning ("a big fan of jazz") -> its sentence-level score stays low
+            if ss < self.trigger_floor:
+                continue
+            anchor = self._anchor(w, gid, norms, uni)
+            if anchor is None:
+                continue
+            conf = _sigmoid((ss - self.trigger_floor) / 0.06) * min(1.0, 0.75 + 0.1 * len(key))
+            out.append(
+                Candidate(
+                    gid,
+                    anchor,
+                    s,
+                    ss,
+                    conf,
+                    "trigger",
+                    len(key),
+                    f"trigger '{w.text}' ({s:.2f}; sentence {ss:.2f}) in '{_ctx(norms, w)}'",
+                )  # fmt: skip
+            )
+        for h in w.hits[:2]:
+            if h.gesture_id in trig_ids or h.score < self.semantic_threshold:
+                continue
+            ss = sent.get(h.gesture_id, 0.0)
+            if ss < self.semantic_floor:
+                continue
+            anchor = self._anchor(w, h.gesture_id, norms, uni)
+            if anchor is None:
+                continue
+            conf = _sigmoid((h.score - self.semantic_threshold) / 0.05) * _sigmoid(
+                (ss - self.semantic_floor) / 0.05
+            )
+            out.append(
+                Candidate(
+                    h.gesture_id,
+                    anchor,
+                    h.score,
+                    ss,
+                    conf,
+                    "semantic",
+                    0,
+                    f"'{w.text}' ~ '{h.matched_text}' ({h.score:.2f}; sentence {ss:.2f})",
+                )  # fmt: skip
+            )
+        return out
+
+    def _anchor(self, w: CandidateWindow, gid: str, norms, uni) -> int | None:
+        """The word of the window that carries the gesture's meaning: the anchor-able word whose
+        own (1-word) score for the gesture is highest; ties and unknowns go to the first one."""
+        best, best_s = None, -1.0
+        for i in range(w.first_word, w.last_word + 1):
+            n = norms[i]
+            if not self._anchorable(n, norms, i):
+                continue
+            s = uni.get(i, {}).get(gid, 0.0)
+            if s > best_s:
+                best, best_s = i, s
+        return best
+
+    def _anchorable(self, n: str, norms, i: int) -> bool:
+        # Function words never carry a stroke; question words may (checked in _rules_ok: only in
+        # a question), and so may a leading "No" ("No, that's wrong").
+        return is_anchor_word(n) or n in WH_WORDS or (n == "no" and (i == 0 or not norms[i - 1]))
+
+    def _count_candidates(self, transcript: Transcript, norms) -> list[Candidate]:
+        """Enumerations: ordinals, small cardinals before a noun, digits 1-5."""
+        out = []
+        for s in transcript.sentences:
+            for i in range(s.first_word, s.last_word + 1):
+                n = norms[i]
+                nxt = norms[i + 1] if i + 1 <= s.last_word else ""
+                prev = norms[i - 1] if i > s.first_word else ""
+                num = None
+                if n in ORDINALS and (prev not in ("at", "the") or i == s.first_word):
+                    num = ORDINALS[n]
+                elif (
+                    n in CARDINALS
+                    and n != "one"
+                    and nxt
+                    and nxt not in _NOT_COUNTED_NEXT
+                    and prev not in _NOT_COUNTED_PREV
+                ):
+                    num = CARDINALS[n]
+                elif n.isdigit() and 1 <= int(n) <= 5 and nxt not in ("percent", "%"):
+                    num = int(n)
+                if num is None:
+                    continue
+                out.append(Candidate(COUNT_IDS[num], i, 1.0, 1.0, 0.85, "count", 1, f"enumeration '{n}'"))
+        return out
+
+    # -- rules --------------------------------------------------------------------------------------
+    def _rules_ok(self, c: Candidate, transcript: Transcript, norms, emphasis) -> bool:
+        n = norms[c.word_index]
+        sent = next(s for s in transcript.sentences if s.first_word <= c.word_index <= s.last_word)
+        nxt = norms[c.word_index + 1] if c.word_index + 1 <= sent.last_word else ""
+        prev = norms[c.word_index - 1] if c.word_index > sent.first_word else ""
+        stressed = emphasis is not None and emphasis[c.word_index] >= self.stress_threshold
+        raw = transcript.words[c.word_index].word.lstrip("\"'“‘(")
+        if (
+            raw[:1].isupper()
+            and c.word_index != sent.first_word
+            and n not in POINT_SELF_WORDS
+            and c.trigger_len <= 1
+        ):
+            # a capitalised word inside a sentence is a name: "Big Ben", "Five Guys", "Great Wall"
+            return False
+        if c.gesture_id.startswith("count_") and c.kind != "count":
+            # counting gestures come from enumeration rules only ("forty" is not "five")
+            return False
+        if c.gesture_id in ("point_self", "point_you"):
+            if not self.pronoun_gestures:
+                return False
+            if (n, nxt) in _PRONOUN_FILLERS or (prev, n) in _PRONOUN_FILLERS:
+                return False
+            if emphasis is not None:
+                return stressed or c.trigger_len >= 2
+            c.confidence *= 0.55  # below content gestures when they compete
+            return True
+        if n in WEAK_DEICTIC_WORDS and c.trigger_len <= 1 and c.kind != "count":
+            if emphasis is not None:
+                return stressed
+            # existential "there is", "that is": no pointing; clause-final "here"/"there" is fine
+            return n in ("here", "there") and nxt in ("", ) or (n in ("here", "there") and nxt not in (
+                "is", "are", "was", "were", "'s", "be", "will", "has", "have"))  # fmt: skip
+        if n in WH_WORDS:
+            return transcript.words[sent.last_word].word.rstrip("\"')").endswith("?")
+        return True
+
+    def _resolve(self, cands: list[Candidate]) -> list[Candidate]:
+        """One candidate per word, and longer trigger matches beat shorter ones they overlap."""
+        by_word: dict[int, Candidate] = {}
+        for c in sorted(cands, key=_rank, reverse=True):
+            if c.word_index not in by_word:
+                by_word[c.word_index] = c
+        return sorted(by_word.values(), key=lambda c: c.word_index)
+
+    def _event(self, c: Candidate, transcript: Transcript, prosody: Prosody | None) -> SemanticEvent:
+        w = transcript.words[c.word_index]
+        apex = w.start + 0.35 * (w.end - w.start)
+        if prosody is not None and len(prosody.word_peak_times) == len(transcript.words):
+            t = float(prosody.word_peak_times[c.word_index])
+            if math.isfinite(t) and w.start <= t <= w.end:
+                apex = t
+        return SemanticEvent(
+            gesture_id=c.gesture_id,
+            word_index=c.word_index,
+            word=w.word,
+            start=w.start,
+            apex=apex,
+            end=w.end,
+            confidence=round(min(1.0, max(0.0, c.confidence)), 3),
+            source="embedded",
+            reason=c.reason,
+        )
+
+
+def _rank(c: Candidate) -> tuple:
+    kind = {"count": 3, "trigger": 2, "semantic": 1}.get(c.kind, 0)
+    return (kind, c.trigger_len, c.confidence)
+
+
+def _ctx(norms, w: CandidateWindow) -> str:
+    a, b = max(0, w.first_word - 2), w.last_word + 3
+    return " ".join(x for x in norms[a:b] if x)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+# -- scheduling -------------------------------------------------------------------------------------
+def schedule(
+    events: Sequence[SemanticEvent],
+    transcript: Transcript,
+    *,
+    handedness: dict[str, str] | None = None,
+    density: str = "normal",
+    marks: ScriptMarks | None = None,
+    min_spacing: float = 1.0,
+    one_hand_spacing: float = 0.8,
+    head_spacing: float = 0.6,
+    keep: Sequence[SemanticEvent] = (),
+) -> list[SemanticEvent]:
+    """Keep the most confident events that fit the rules, sorted by apex.
+
+    Rules: at most DENSITY_PER_MINUTE[level] * BUDGET_WINDOW_S / 60 events in any
+    BUDGET_WINDOW_S-second window (level = the event word's density: `marks.density_at` over the
+    default `density`; "none" = no budget); at least `min_spacing` s between two apexes
+    (`one_hand_spacing` when both gestures are one-handed, `head_spacing` when one is a head
+    gesture); never the same gesture twice in a row. `keep` events (e.g. forced by markup) are
+    placed first and always kept. Public so other selectors (the LLM one) can reuse it.
+    """
+    hand = handedness or {}
+
+    def spacing(a: str, b: str) -> float:
+        ha, hb = hand.get(a, "both"), hand.get(b, "both")
+        if ha == "none" or hb == "none":
+            return head_spacing
+        if ha in ("left", "right") and hb in ("left", "right"):
+            return one_hand_spacing
+        return min_spacing
+
+    def budget(level: str) -> float:
+        if level not in DENSITY_PER_MINUTE:
+            return math.inf
+        return max(1, round(DENSITY_PER_MINUTE[level] * BUDGET_WINDOW_S / 60.0))
+
+    accepted: list[SemanticEvent] = list(keep)
+    for e in sorted(events, key=lambda e: (-e.confidence, e.apex)):
+        if any(abs(e.apex - a.apex) < spacing(e.gesture_id, a.gesture_id) for a in accepted):
+            continue
+        level = marks.density_at(e.word_index, density) if marks is not None else density
+        cap = budget(level)
+        if cap != math.inf:
+            times = sorted([a.apex for a in accepted] + [e.apex])
+            # the densest BUDGET_WINDOW_S window containing e
+            if any(
+                sum(1 for t in times if lo <= t < lo + BUDGET_WINDOW_S) > cap
+                for lo in [t for t in times if e.apex - BUDGET_WINDOW_S < t <= e.apex]
+            ):
+                continue
+        before = [a for a in accepted if a.apex < e.apex]
+        after = [a for a in accepted if a.apex > e.apex]
+        if before and max(before, key=lambda a: a.apex).gesture_id == e.gesture_id:
+            continue
+        if after and min(after, key=lambda a: a.apex).gesture_id == e.gesture_id:
+            continue
+        accepted.append(e)
+    return sorted(accepted, key=lambda e: e.apex)
+
+
+__all__ = ["DENSITY_PER_MINUTE", "BUDGET_WINDOW_S", "EmbeddedSelector", "schedule"]
