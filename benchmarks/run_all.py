@@ -13,6 +13,7 @@ for name in (
     "asr_beat2.py",
     "speak_roundtrip.py",
     "prosody_speed.py",
+    "semantic_accuracy.py",
 ):
     print(f"\n## {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")
