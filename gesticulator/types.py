@@ -161,6 +161,18 @@ class Sentence(BaseModel):
     first_word: int = Field(ge=0)
     last_word: int = Field(ge=0)
 
+    @classmethod
+    def of(cls, words: list[Word], first: int, last: int) -> Sentence:
+        """The sentence made of words[first..last] (inclusive)."""
+        span = words[first : last + 1]
+        return cls(
+            text=" ".join(w.word for w in span),
+            start=span[0].start,
+            end=span[-1].end,
+            first_word=first,
+            last_word=last,
+        )
+
 
 class Transcript(BaseModel):
     """Words with times, sentences, language and where it came from (asr, tts, textgrid, ...)."""
@@ -204,16 +216,7 @@ def split_sentences(words: list[Word]) -> list[Sentence]:
     first = 0
     for i, w in enumerate(words):
         if w.word.rstrip("\"')»”’").endswith(SENTENCE_END) or i == len(words) - 1:
-            span = words[first : i + 1]
-            out.append(
-                Sentence(
-                    text=" ".join(x.word for x in span),
-                    start=span[0].start,
-                    end=span[-1].end,
-                    first_word=first,
-                    last_word=i,
-                )
-            )
+            out.append(Sentence.of(words, first, i))
             first = i + 1
     return out
 

@@ -51,15 +51,7 @@ def transcript_from_text(text: str, wps: float = 2.8, *, start: float = 0.0) -> 
             words.append(Word(word=toks[i], start=round(t, 4), end=round(t + dur, 4)))
             t += slot
         t += SENTENCE_PAUSE_S
-        sentences.append(
-            Sentence(
-                text=" ".join(toks[first : last + 1]),
-                start=words[first].start,
-                end=words[last].end,
-                first_word=first,
-                last_word=last,
-            )
-        )
+        sentences.append(Sentence.of(words, first, last))
     return Transcript(words=words, sentences=sentences, source="text", duration=round(t, 4) if words else 0)
 
 

@@ -538,16 +538,7 @@ def _sentences(
         )
         seg_break = segment_ends[i] and (gap >= pause or capital_next or i - first + 1 >= max_words)
         if last or punct_end or seg_break:
-            span = words[first : i + 1]
-            out.append(
-                Sentence(
-                    text=" ".join(x.word for x in span),
-                    start=span[0].start,
-                    end=span[-1].end,
-                    first_word=first,
-                    last_word=i,
-                )
-            )
+            out.append(Sentence.of(words, first, i))
             first = i + 1
     return out
 

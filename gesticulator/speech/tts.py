@@ -337,15 +337,7 @@ def speak(
                 )
             )
             prev_end = span[1]
-        sentences.append(
-            Sentence(
-                text=" ".join(words[first : last + 1]),
-                start=out_words[first].start,
-                end=out_words[last].end,
-                first_word=first,
-                last_word=last,
-            )
-        )
+        sentences.append(Sentence.of(out_words, first, last))
         pieces.append(audio)
         offset += len(audio)
     samples = np.concatenate(pieces).astype(np.float32, copy=False)
