@@ -12,10 +12,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # benchmarks/ is on sys.path when a script runs
 
 from gesticulator.io import load_npz, read_bvh, save_bvh, save_glb, save_npz
 from gesticulator.motion import forward_kinematics, resample
@@ -32,15 +32,6 @@ def source_motion() -> tuple[Motion, str]:
     t = np.arange(1800)[:, None] / 30
     poses = 0.3 * np.sin(2 * np.pi * rng.uniform(0.2, 1.0, 165) * t + rng.uniform(0, 6, 165))
     return Motion(poses=poses, trans=np.zeros((1800, 3)), fps=30), "synthetic 60 s"
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def cold(snippet: str, path: Path) -> float:

@@ -21,8 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import best_of  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 TAKE = REPO.parent / "shared" / "data" / "beat2_sample" / "2_scott_0_1_1"
@@ -94,15 +95,6 @@ def fresh_process(wav: Path, grid: str, numba_cache: str, modes: list[str]) -> d
             raise SystemExit(f"benchmark child failed:\n{out.stderr}")
         timings.update(json.loads(out.stdout.strip().splitlines()[-1]))
     return timings
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
