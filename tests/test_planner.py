@@ -21,8 +21,11 @@ from gesticulator.types import SemanticEvent, SemanticPlan
 
 REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "tests" / "data" / "semantic_sentences.yaml"
-# Measured test-split F1 0.714 (dev 0.744) with the shipped thresholds; below the issue's 0.75.
-TEST_F1_FLOOR = 0.68
+HOLDOUT = REPO / "tests" / "data" / "semantic_sentences_holdout.yaml"
+# Regression floors, a little under what the shipped selector measures (benchmarks/semantic_accuracy.py):
+# test split F1 0.752, independently written holdout F1 0.649 (below the issue's 0.75).
+TEST_F1_FLOOR = 0.72
+HOLDOUT_F1_FLOOR = 0.62
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,11 @@ def test_function_words_never_get_events(planner):
     plan = planner.plan(tr, density="high")
     for e in plan.events:
         n = normalise_word(e.word)
-        assert is_anchor_word(n) or n in ("why", "what", "how", "where", "which", "who"), e
+        # the one exception: a phrase trigger made only of small words ("all of it", "no way")
+        small_phrase = e.reason.startswith("trigger '") and not any(
+            is_anchor_word(x) for x in e.reason.split("'")[1].split()
+        )
+        assert is_anchor_word(n) or n in ("why", "what", "how", "where", "which", "who") or small_phrase, e
 
 
 def test_idiom_is_quiet(planner):
@@ -170,3 +177,20 @@ def test_labelled_test_split(planner):
         Planner(planner.library, planner.index, selector=EmbeddedSelector(planner.library)), items
     )
     assert res["f1"] >= TEST_F1_FLOOR, res["f1"]
+
+
+def test_labelled_holdout(planner):
+    if not HOLDOUT.is_file():
+        pytest.skip("tests/data/semantic_sentences_holdout.yaml missing")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import semantic_accuracy as sa
+
+    items = sa.load_items(HOLDOUT)
+    assert len(items) >= 150 and sum(1 for i in items if not i["expected"]) >= 40
+    for it in items:  # labels point at the words they name
+        for e in it["expected"]:
+            assert it["text"].split()[e["word_index"]] == e["word"], it["id"]
+    res = sa.evaluate(
+        Planner(planner.library, planner.index, selector=EmbeddedSelector(planner.library)), items
+    )
+    assert res["f1"] >= HOLDOUT_F1_FLOOR, res["f1"]

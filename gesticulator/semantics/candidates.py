@@ -160,14 +160,16 @@ def find_candidates(
                 span = [x for x in norms[first : last + 1]]
                 # A window must start and end on something searchable and hold a non-function
                 # word; "of the" or "and the big" would only add noise or duplicate a neighbour.
-                if not span[0] or not span[-1] or not any(is_anchor_word(x) for x in span):
+                is_trigger = tuple(stems[first : last + 1]) in triggers
+                if not span[0] or not span[-1]:
+                    continue
+                if not any(is_anchor_word(x) for x in span) and not (n > 1 and is_trigger):
+                    # all small words: only a phrase trigger made of them ("that's it", "no way")
                     continue
                 # Longer windows, and short ones with a function word at an edge ("a huge",
                 # "went up"), add nothing over their content words unless they are a trigger.
                 edge_fn = not (is_anchor_word(span[0]) and is_anchor_word(span[-1]))
-                if (n > SHORT_WINDOW or (n > 1 and edge_fn)) and tuple(
-                    stems[first : last + 1]
-                ) not in triggers:
+                if (n > SHORT_WINDOW or (n > 1 and edge_fn)) and not is_trigger:
                     continue
                 windows.append(
                     CandidateWindow(first_word=first, last_word=last, text=" ".join(span), sentence=si)

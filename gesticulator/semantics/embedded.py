@@ -56,6 +56,21 @@ COUNT_IDS = {1: "count_one", 2: "count_two", 3: "count_three", 4: "count_four", 
 _NOT_COUNTED_NEXT = frozenset("of another day more percent".split())
 _NOT_COUNTED_PREV = frozenset("no any every some the this that which each".split())
 WH_WORDS = frozenset("why what how where which who".split())
+# Quantity words that show a count as clearly as a number does ("both teams", "a single line").
+COUNT_QUANTITY_WORDS = frozenset("both single twice pair couple".split())
+_COUNT_QUANTITY_STEMS = frozenset(stem(w) for w in COUNT_QUANTITY_WORDS)
+# A one-word trigger whose window scores below this matched by stem only, not by meaning.
+STEM_ONLY_MIN_SCORE = 0.9
+# "a second", "for a second": a moment, not an enumeration; "second fiddle", "first hand": idioms
+_ORDINAL_TIME_PREV = frozenset("a one split".split())
+_ORDINAL_IDIOM_NEXT = frozenset(
+    "fiddle hand hand-hand nature thought thoughts guess guessing opinion wind sight glance person class rate".split()
+)
+# A question word asking a real question gets the open-palms question gesture; "how many",
+# "how much", "what time" ask for a fact, and a speaker rarely shrugs at them.
+_FACT_QUESTION_NEXT = frozenset("many much long old time".split())
+# "give me/us": a request, not an offer
+_REQUEST_OBJECTS = frozenset("me us".split())
 
 
 @dataclass
@@ -146,12 +161,24 @@ class EmbeddedSelector:
             elif w.first_word == w.last_word:
                 uni[w.first_word] = {h.gesture_id: h.score for h in w.hits}
 
+        # Title Case inside a sentence is a name ("the cafe is called Thumbs Up", "Big Ben"): a
+        # trigger spelled that way is not meant.
+        first_words = {s.first_word for s in transcript.sentences}
+        titled = [
+            i not in first_words
+            and w.word.lstrip("\"'“‘(")[:1].isupper()
+            and norms[i] not in POINT_SELF_WORDS
+            for i, w in enumerate(words)
+        ]
         cands: list[Candidate] = []
         for w in windows:
             if w.kind == "sentence":
                 continue
+            if w.last_word > w.first_word and all(titled[w.first_word : w.last_word + 1]):
+                continue
             cands += self._window_candidates(w, norms, stems, sent_scores.get(w.sentence, {}), uni)
         cands += self._count_candidates(transcript, norms)
+        cands += self._speech_act_candidates(transcript, norms)
         cands = [c for c in cands if self._rules_ok(c, transcript, norms, emphasis)]
         if marks is not None:
             cands = [c for c in cands if marks.gesture_allowed(c.word_index)]
@@ -178,9 +205,15 @@ class EmbeddedSelector:
         for gid in trig_ids:
             s = scores[gid].score if gid in scores else 1.0
             ss = sent.get(gid, 0.0)
+            if len(key) == 1 and s < STEM_ONLY_MIN_SCORE:
+                # only the crude stem matched ("touch" ~ "touched"): the word itself must also
+                # mean the gesture, by its own embedding score
+                continue
             # idioms: the trigger's word is there but the sentence is not about the gesture's
             # meaning ("a big fan of jazz") -> its sentence-level score stays low
-            if ss < self.trigger_floor:
+            # numbers are literal: "a single line" counts whatever the sentence is about
+            counted = gid.startswith("count_") and (len(key) >= 2 or key[0] in _COUNT_QUANTITY_STEMS)
+            if ss < self.trigger_floor and not counted:
                 continue
             anchor = self._anchor(w, gid, norms, uni)
             if anchor is None:
@@ -200,6 +233,9 @@ class EmbeddedSelector:
             )
         for h in w.hits[:2]:
             if h.gesture_id in trig_ids or h.score < self.semantic_threshold:
+                continue
+            if _fragment_of(key, h.matched_text):
+                # "right" ~ "exactly right": a piece of a trigger phrase, not a paraphrase of it
                 continue
             ss = sent.get(h.gesture_id, 0.0)
             if ss < self.semantic_floor:
@@ -235,6 +271,10 @@ class EmbeddedSelector:
             s = uni.get(i, {}).get(gid, 0.0)
             if s > best_s:
                 best, best_s = i, s
+        if best is None and w.last_word > w.first_word and norms[w.first_word]:
+            # a phrase trigger made only of small words ("that's it", "no way", "all of it")
+            # carries its meaning as a whole: stroke where it starts
+            return w.first_word
         return best
 
     def _anchorable(self, n: str, norms, i: int) -> bool:
@@ -251,7 +291,12 @@ class EmbeddedSelector:
                 nxt = norms[i + 1] if i + 1 <= s.last_word else ""
                 prev = norms[i - 1] if i > s.first_word else ""
                 num = None
-                if n in ORDINALS and (prev not in ("at", "the") or i == s.first_word):
+                if (
+                    n in ORDINALS
+                    and (prev not in ("at", "the") or i == s.first_word)
+                    and prev not in _ORDINAL_TIME_PREV
+                    and nxt not in _ORDINAL_IDIOM_NEXT
+                ):
                     num = ORDINALS[n]
                 elif (
                     n in CARDINALS
@@ -266,6 +311,40 @@ class EmbeddedSelector:
                 if num is None:
                     continue
                 out.append(Candidate(COUNT_IDS[num], i, 1.0, 1.0, 0.85, "count", 1, f"enumeration '{n}'"))
+        return out
+
+    def _speech_act_candidates(self, transcript: Transcript, norms) -> list[Candidate]:
+        """Gestures that mark what a sentence DOES rather than what a word means: an open question
+        ("Why does this keep happening?") gets palms-up on its question word, a flat "No," that
+        opens a sentence gets a head shake. Only when the library has those gestures."""
+        known = self.category
+        out = []
+        for s in transcript.sentences:
+            last = transcript.words[s.last_word].word.rstrip("\"')”’")
+            if last.endswith("?") and "palms_up_question" in known:
+                for i in range(s.first_word, s.last_word + 1):
+                    if norms[i] in WH_WORDS:
+                        nxt = norms[i + 1] if i + 1 <= s.last_word else ""
+                        if nxt not in _FACT_QUESTION_NEXT:
+                            out.append(
+                                Candidate(
+                                    "palms_up_question",
+                                    i,
+                                    1.0,
+                                    1.0,
+                                    0.8,
+                                    "act",
+                                    1,
+                                    f"question '{norms[i]}…?'",
+                                )
+                            )
+                        break
+            first = transcript.words[s.first_word].word
+            if norms[s.first_word] == "no" and (
+                first.rstrip().endswith((",", "!", ".")) or s.first_word == s.last_word
+            ):
+                if "head_shake" in known:
+                    out.append(Candidate("head_shake", s.first_word, 1.0, 1.0, 0.8, "act", 1, "a flat 'No'"))
         return out
 
     # -- rules --------------------------------------------------------------------------------------
@@ -284,9 +363,13 @@ class EmbeddedSelector:
         ):
             # a capitalised word inside a sentence is a name: "Big Ben", "Five Guys", "Great Wall"
             return False
+        if c.gesture_id == "offer_palm" and nxt in _REQUEST_OBJECTS:
+            return False  # "give me a minute" asks; it does not offer
         if c.gesture_id.startswith("count_") and c.kind != "count":
-            # counting gestures come from enumeration rules only ("forty" is not "five")
-            return False
+            # counting gestures come from enumeration rules ("forty" is not "five"), from phrase
+            # triggers ("a couple of", "number one") and from a few exact quantity words
+            if not (c.kind == "trigger" and (c.trigger_len >= 2 or n in COUNT_QUANTITY_WORDS)):
+                return False
         if c.gesture_id in ("point_self", "point_you"):
             if not self.pronoun_gestures:
                 return False
@@ -335,8 +418,14 @@ class EmbeddedSelector:
 
 
 def _rank(c: Candidate) -> tuple:
-    kind = {"count": 3, "trigger": 2, "semantic": 1}.get(c.kind, 0)
+    kind = {"count": 3, "act": 3, "trigger": 2, "semantic": 1}.get(c.kind, 0)
     return (kind, c.trigger_len, c.confidence)
+
+
+def _fragment_of(stems: tuple[str, ...], text: str) -> bool:
+    """Are the window's word stems a strict part of `text`'s words?"""
+    other = [stem(normalise_word(x)) for x in text.split() if normalise_word(x)]
+    return len(stems) < len(other) and all(s in other for s in stems)
 
 
 def _ctx(norms, w: CandidateWindow) -> str:
