@@ -14,6 +14,7 @@ for name in (
     "speak_roundtrip.py",
     "prosody_speed.py",
     "semantic_accuracy.py",
+    "motion_reference.py",
 ):
     print(f"\n## {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")
