@@ -1,0 +1,52 @@
+"""The rhythm model: beat motion that follows the voice.
+
+    from gesticulator.rhythm import RhythmModel, ForcedSpan
+    model = RhythmModel.load("default")
+    motion = model.generate("talk.wav", seed=0)
+
+Pieces, one file each (audiocraft's split: codec, language model, thin wrapper):
+
+- `representation`  Motion <-> per-part 6D arrays (upper body 13 joints, hands 30 joints)
+- `features`        audio -> token-rate conditioning features (7.5 tokens/s)
+- `tokenizer`       `MotionTokenizer`: residual VQ-VAE per part, x4 downsampling
+- `lm`              `RhythmGPT`: causal transformer over coarse codes + residual head, `generate`
+- `model`           `RhythmModel`: load / generate / encode / decode, forced spans
+- `data`            dataset readers (BEAT2 layout, BVH + wav), feature cache, windows
+- `train`           `train_rhythm` (tokenizer then GPT, resumable, time budget), `export_checkpoint`
+
+Submodules are imported lazily so `import gesticulator.rhythm` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "RhythmModel": "model",
+    "ForcedSpan": "model",
+    "audio_features": "features",
+    "num_tokens": "features",
+    "TOKEN_RATE": "features",
+    "FEATURE_DIM": "features",
+    "MotionTokenizer": "tokenizer",
+    "TokenizerConfig": "tokenizer",
+    "RhythmGPT": "lm",
+    "GPTConfig": "lm",
+    "train_rhythm": "train",
+    "export_checkpoint": "train",
+    "load_config": "train",
+    "RhythmTrainConfig": "train",
+    "load_dataset": "data",
+    "motion_to_parts": "representation",
+    "parts_to_motion": "representation",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
