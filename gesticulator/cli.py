@@ -17,6 +17,7 @@ from rich.table import Table
 from gesticulator._cli_util import console, frame_progress, friendly_errors, show_warnings_as_lines, state
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
+from gesticulator.rhythm.cli import register as register_rhythm_commands
 
 app = typer.Typer(
     name="gesticulator",
@@ -357,6 +358,9 @@ def plan(
         console.print(
             f"  {event.start:6.2f}s  {event.word!r:>16} -> {event.gesture_id}  ({event.confidence:.2f}, {event.source})"
         )
+
+
+register_rhythm_commands(app)  # generate, train, eval, data bootstrap (after the commands above)
 
 
 def main() -> None:

@@ -308,3 +308,45 @@ def test_bvh_layout_reader_retargets_with_a_joint_map(tmp_path):
     t = data.takes[0]
     assert data.source.startswith("bvh:") and t.num_tokens > 60 * 7.5
     assert t.parts["hands"].shape == (4 * t.num_tokens, 180) and np.isfinite(t.parts["upper"]).all()
+
+
+def test_cli_train_generate_eval(tmp_path, monkeypatch):
+    """The user's path: `train` a debug model, export it, `generate` beat motion, `eval` it."""
+    from typer.testing import CliRunner
+
+    from gesticulator.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            DEBUG,
+            "--data",
+            str(corpus),
+            "--run",
+            str(tmp_path / "run"),
+            "--export",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "m" / "model.pt").is_file()
+    out = tmp_path / "beat.npz"
+    res = runner.invoke(
+        app, ["generate", str(example("hello_demo.wav")), "-o", str(out), "--model", str(tmp_path / "m")]
+    )
+    assert res.exit_code == 0, res.output
+    motion = load_npz(out)
+    assert np.isfinite(motion.poses).all() and abs(motion.duration - 4.3) < 0.05
+    # eval on the tiny corpus (takes with motion: reconstruction; generation on every take)
+    res = runner.invoke(
+        app, ["eval", "--data", str(corpus), "--model", str(tmp_path / "m"), "--takes", "take0"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "Tokenizer reconstruction" in res.output and "generated, mean" in res.output
+    # bad input: one line, non-zero exit
+    res = runner.invoke(app, ["generate", str(tmp_path / "missing.wav"), "-o", str(out)])
+    assert res.exit_code != 0 and "audio file not found" in res.output
