@@ -15,6 +15,7 @@ for name in (
     "prosody_speed.py",
     "semantic_accuracy.py",
     "motion_reference.py",
+    "rhythm_eval.py",
 ):
     print(f"\n## {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")
