@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 # Gestures per minute of each density level, and the sliding window the budget is counted over.
 DENSITY_PER_MINUTE = {"low": 6.0, "normal": 12.0, "high": 20.0}
 BUDGET_WINDOW_S = 20.0
+# Seconds between two strokes: two-handed gestures / both one-handed / either a head gesture.
+MIN_SPACING = 1.0
+ONE_HAND_SPACING = 0.8
+HEAD_SPACING = 0.6
 
 POINT_SELF_WORDS = frozenset("i me my mine myself i'm i've i'd i'll".split())
 POINT_YOU_WORDS = frozenset("you your yours yourself yourselves you're you've you'll you'd".split())
@@ -112,9 +116,9 @@ class EmbeddedSelector:
         semantic_threshold: float = 0.95,
         semantic_floor: float = 0.55,
         stress_threshold: float = 0.6,
-        min_spacing: float = 1.0,
-        one_hand_spacing: float = 0.8,
-        head_spacing: float = 0.6,
+        min_spacing: float = MIN_SPACING,
+        one_hand_spacing: float = ONE_HAND_SPACING,
+        head_spacing: float = HEAD_SPACING,
         density: str = "normal",
         pronoun_gestures: bool = True,
     ):
@@ -445,9 +449,9 @@ def schedule(
     handedness: dict[str, str] | None = None,
     density: str = "normal",
     marks: ScriptMarks | None = None,
-    min_spacing: float = 1.0,
-    one_hand_spacing: float = 0.8,
-    head_spacing: float = 0.6,
+    min_spacing: float = MIN_SPACING,
+    one_hand_spacing: float = ONE_HAND_SPACING,
+    head_spacing: float = HEAD_SPACING,
     keep: Sequence[SemanticEvent] = (),
 ) -> list[SemanticEvent]:
     """Keep the most confident events that fit the rules, sorted by apex.
@@ -498,4 +502,12 @@ def schedule(
     return sorted(accepted, key=lambda e: e.apex)
 
 
-__all__ = ["DENSITY_PER_MINUTE", "BUDGET_WINDOW_S", "EmbeddedSelector", "schedule"]
+__all__ = [
+    "BUDGET_WINDOW_S",
+    "DENSITY_PER_MINUTE",
+    "HEAD_SPACING",
+    "MIN_SPACING",
+    "ONE_HAND_SPACING",
+    "EmbeddedSelector",
+    "schedule",
+]

@@ -28,7 +28,13 @@ from typing import Any
 
 from gesticulator.library.schema import CatalogError
 from gesticulator.semantics.candidates import find_candidates
-from gesticulator.semantics.embedded import EmbeddedSelector, schedule
+from gesticulator.semantics.embedded import (
+    HEAD_SPACING,
+    MIN_SPACING,
+    ONE_HAND_SPACING,
+    EmbeddedSelector,
+    schedule,
+)
 from gesticulator.speech.markup import ScriptMarks, script_words, sentence_spans, strip_markup
 from gesticulator.types import Prosody, SemanticEvent, SemanticPlan, Sentence, Transcript, Word
 
@@ -130,20 +136,17 @@ class Planner:
         events = [e for e in events if e.word_index not in forced_words]
         if keep or not isinstance(self.selector, EmbeddedSelector):
             # Re-schedule around the forced events (and for foreign selectors, enforce the rules).
-            sel = (
-                self.selector
-                if isinstance(self.selector, EmbeddedSelector)
-                else EmbeddedSelector.__new__(EmbeddedSelector)
-            )
+            # Spacing: the embedded selector's settings, or the module defaults for other selectors.
+            sel = self.selector
             events = schedule(
                 events,
                 transcript,
                 handedness=hand,
                 density=density,
                 marks=marks,
-                min_spacing=getattr(sel, "min_spacing", 1.0),
-                one_hand_spacing=getattr(sel, "one_hand_spacing", 0.8),
-                head_spacing=getattr(sel, "head_spacing", 0.6),
+                min_spacing=getattr(sel, "min_spacing", MIN_SPACING),
+                one_hand_spacing=getattr(sel, "one_hand_spacing", ONE_HAND_SPACING),
+                head_spacing=getattr(sel, "head_spacing", HEAD_SPACING),
                 keep=keep,
             )
         return SemanticPlan(
