@@ -262,3 +262,21 @@ def test_build_corpus_layout_manifest_resume_and_reproducibility(tmp_path):
     assert _files(twin) == before
     with pytest.raises(Exception, match="another seed"):
         build_corpus(out, hours=0.005, seed=12, settings=TINY)
+
+
+def test_cli_data_bootstrap(tmp_path):
+    from typer.testing import CliRunner
+
+    from gesticulator.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["data", "bootstrap", "-o", str(tmp_path / "c"), "--hours", "0.003", "--workers", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "items" in res.output and (tmp_path / "c" / "bootstrap.json").is_file()
+    assert list((tmp_path / "c" / "wave16k").glob("*.wav")) and list(
+        (tmp_path / "c" / "smplxflame_30").glob("*.npz")
+    )
+    res = runner.invoke(app, ["data", "bootstrap", "-o", str(tmp_path / "d"), "--hours", "0"])
+    assert res.exit_code != 0 and "--hours must be positive" in res.output

@@ -158,8 +158,12 @@ def bootstrap(
             progress=lambda done, total, *_: progress(done, total),
         )
     table = Table(title=f"bootstrap corpus {output}")
-    for key, value in vars(summary).items():
-        table.add_row(key, str(value))
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("items", f"{summary.items} ({summary.built} built, {summary.skipped} kept)")
+    table.add_row("speech + motion", f"{summary.hours:.2f} h")
+    table.add_row("wall time", f"{summary.seconds / 60:.1f} min")
+    table.add_row("manifest", str(summary.manifest))
     console.print(table)
 
 
