@@ -350,3 +350,15 @@ def test_cli_train_generate_eval(tmp_path, monkeypatch):
     # bad input: one line, non-zero exit
     res = runner.invoke(app, ["generate", str(tmp_path / "missing.wav"), "-o", str(out)])
     assert res.exit_code != 0 and "audio file not found" in res.output
+
+
+def test_shipped_default_checkpoint_generates():
+    """The checkpoint in checkpoints/rhythm_default (trained by pipelines/rhythm_default.yaml)."""
+    model = RhythmModel.load("default")
+    assert model.info["name"] == "rhythm_default" and model.info["data_hash"]
+    motion = model.generate(str(example("hello_demo.wav")), seed=0)
+    again = model.generate(str(example("hello_demo.wav")), seed=0)
+    assert np.isfinite(motion.poses).all() and abs(motion.duration - 4.3) < 0.05
+    np.testing.assert_array_equal(motion.poses, again.poses)
+    # it moves while speaking (not a frozen rest pose)
+    assert np.abs(np.diff(motion.poses, axis=0)).sum(axis=1).max() > 0.01
