@@ -238,15 +238,153 @@ def transcribe(
     )
 
 
+def _load_gesticulator(model: str, library: list[Path] | None, llm: str | None, density: str):
+    from gesticulator.api import Gesticulator
+
+    with console.status("loading models"):
+        return Gesticulator.load(model, library=library or None, llm=llm, density=density)
+
+
+def _default_model_installed() -> bool:
+    from gesticulator.rhythm.model import default_checkpoint_dir
+    from gesticulator.rhythm.train import MODEL_FILE
+
+    return (default_checkpoint_dir() / MODEL_FILE).is_file()
+
+
+def _report_animation(result, paths: dict, seconds: float, load_seconds: float) -> None:
+    tl = result.timeline
+    placed = [e for e in tl.events if e.is_placed]
+    table = Table(
+        title=f"{len(placed)} semantic gestures over {tl.inputs.duration:.1f} s ({tl.plan.selector})"
+    )
+    for col in ("apex", "word", "gesture", "take", "arms", "status"):
+        table.add_column(col)
+    for e in tl.events:
+        status = e.status + (f" ({e.note})" if e.note and not e.is_placed else "")
+        table.add_row(
+            f"{e.apex:.2f}s", e.word, e.gesture_id, e.take or "", "+".join(e.active_arms) or "-", status
+        )
+    console.print(table)
+    q = tl.quality
+    if q.get("seam_ratio_max") is not None:
+        console.print(
+            f"seams: max speed ratio {q['seam_ratio_max']:.2f} (median {q['seam_ratio_median']:.2f}); "
+            f"stroke error vs library clip max {q.get('recognisability_cm_max') or 0:.2f} cm"
+        )
+    for kind, path in paths.items():
+        console.print(f"  {kind:10s} {path}")
+    rtf = seconds / max(tl.inputs.duration, 1e-9)
+    console.print(f"animated in {seconds:.1f} s (RTF {rtf:.3f}; models loaded in {load_seconds:.1f} s)")
+
+
+def _check_choice(value: str, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise GesticulatorError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+@app.command()
+@friendly_errors
+def animate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    audio: Annotated[
+        Path | None, typer.Argument(help="Speech audio (wav, flac, mp3, …); optional with --timeline.")
+    ] = None,
+    transcript: Annotated[
+        Path | None, typer.Option("--transcript", help="Word-timed transcript (.json/.TextGrid/.srt/.vtt).")
+    ] = None,
+    script: Annotated[
+        Path | None,
+        typer.Option("--script", help="The exact text spoken (.txt, markup allowed), timed by ASR."),
+    ] = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option("--timeline", help="Re-render an (edited) timeline.json: no ASR, no planning."),
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm", help="PROVIDER:MODEL (openai:…, ollama:…, llamacpp:PATH, hf:…) picks the gestures."
+        ),
+    ] = None,
+    density: Annotated[
+        str, typer.Option("--density", help="low | normal | high gestures per minute.")
+    ] = "normal",
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same motion.")] = 0,
+    model: Annotated[
+        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
+    ] = "default",
+    library: Annotated[
+        list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--formats", help="Comma-separated: npz,bvh,glb,mp4.")
+    ] = "npz,bvh,glb,mp4",
+    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+) -> None:
+    """Animate speech: motion.npz/.bvh/.glb, preview.mp4 (with sound) and timeline.json."""
+    from gesticulator.api import check_formats
+
+    fmts = check_formats(formats)
+    _check_choice(density, "--density", ("low", "normal", "high"))
+    if size < 64 or size > 4096:
+        raise GesticulatorError(f"--size {size} is out of range", "use a size between 64 and 4096")
+    if transcript is not None and script is not None:
+        raise GesticulatorError("give --transcript or --script, not both", "drop one of them")
+    if timeline is not None:
+        if transcript is not None or script is not None:
+            raise GesticulatorError(
+                "--timeline already holds the transcript and the plan", "drop --transcript/--script"
+            )
+        if not timeline.is_file():
+            raise InputFileError(f"timeline file not found: {timeline}", "check the --timeline path")
+    elif audio is None:
+        raise GesticulatorError("no audio given", "gesticulator animate AUDIO -o OUTDIR (or --timeline F)")
+    if audio is not None and not audio.is_file():
+        raise InputFileError(f"audio file not found: {audio}", "check the AUDIO path")
+    for path, what in ((transcript, "--transcript"), (script, "--script")):
+        if path is not None and not path.is_file():
+            raise InputFileError(f"{what} file not found: {path}", f"check the {what} path")
+    g = _load_gesticulator(model, library, llm, density)
+    start = time.perf_counter()
+    if timeline is not None:
+        result = g.rerender(timeline, audio=audio)
+    else:
+        result = g.animate(audio, transcript=transcript, script=script, seed=seed, density=density)
+    seconds = time.perf_counter() - start
+    with frame_progress("rendering preview") as progress:
+        paths = result.save(output, fmts, size=size, progress=progress)
+    _report_animation(result, paths, seconds, g.load_seconds)
+
+
 @app.command()
 @friendly_errors
 def speak(
     text: Annotated[str, typer.Argument(help="The script, or @file.txt to read it from a file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
-    name: Annotated[str, typer.Option("--name", help="Output file stem.")] = "speech",
+    name: Annotated[str, typer.Option("--name", help="Output file stem of the speech.")] = "speech",
     pause: Annotated[float, typer.Option("--pause", help="Seconds of silence between sentences.")] = 0.35,
+    audio_only: Annotated[
+        bool, typer.Option("--audio-only", help="Only the speech (wav + transcript), no animation.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same motion.")] = 0,
+    density: Annotated[
+        str, typer.Option("--density", help="low | normal | high gestures per minute.")
+    ] = "normal",
+    llm: Annotated[str | None, typer.Option("--llm", help="PROVIDER:MODEL picks the gestures.")] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
+    ] = "default",
+    library: Annotated[
+        list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--formats", help="Comma-separated: npz,bvh,glb,mp4.")
+    ] = "npz,bvh,glb,mp4",
+    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
 ) -> None:
-    """Speak a presenter's script with the bundled voice: a wav plus its word-timed transcript."""
+    """Speak a presenter's script with the bundled voice and animate it: the wav and its word-timed
+    transcript, plus motion.npz/.bvh/.glb, preview.mp4 and timeline.json (unless --audio-only)."""
     from gesticulator.speech.tts import save_speech
     from gesticulator.speech.tts import speak as synthesize
 
@@ -259,14 +397,41 @@ def speak(
         raise GesticulatorError("the script is empty", "give some text to speak")
     if pause < 0:
         raise GesticulatorError(f"--pause must be >= 0, got {pause}")
+    if not audio_only:
+        from gesticulator.api import check_formats
+
+        fmts = check_formats(formats)
+        _check_choice(density, "--density", ("low", "normal", "high"))
+        if model == "default" and not _default_model_installed():
+            import warnings
+
+            warnings.warn(
+                "the default rhythm model is not installed: wrote the speech only — train one "
+                "(see README) or pass --model PATH; --audio-only skips animation",
+                stacklevel=1,
+            )
+            audio_only = True
     start = time.perf_counter()
-    result = synthesize(text, sentence_pause=pause)
-    wav, transcript = save_speech(result, output, stem=name)
-    seconds = len(result.samples) / result.sample_rate
+    if audio_only:
+        result = synthesize(text, sentence_pause=pause)
+        wav, transcript = save_speech(result, output, stem=name)
+        seconds = len(result.samples) / result.sample_rate
+        console.print(
+            f"wrote {wav} ({seconds:.1f} s) and {transcript}: {len(result.transcript.words)} words "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+        return
+    g = _load_gesticulator(model, library, llm, density)
+    start = time.perf_counter()
+    animation = g.speak(text, seed=seed, density=density, sentence_pause=pause)
+    seconds = time.perf_counter() - start
+    with frame_progress("rendering preview") as progress:
+        paths = animation.save(output, fmts, audio_stem=name, size=size, progress=progress)
     console.print(
-        f"wrote {wav} ({seconds:.1f} s) and {transcript}: {len(result.transcript.words)} words "
-        f"in {time.perf_counter() - start:.1f} s"
+        f"wrote {paths['wav']} ({animation.timeline.inputs.duration:.1f} s) and {paths['transcript']}: "
+        f"{len(animation.transcript.words)} words"
     )
+    _report_animation(animation, paths, seconds, g.load_seconds)
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".mp4", ".mov", ".webm")
