@@ -13,6 +13,7 @@
 from gesticulator.align.splice import (
     BlendSettings,
     ClipBank,
+    Seam,
     SpliceResult,
     apply_layers,
     build_layers,
@@ -36,6 +37,7 @@ __all__ = [
     "PlacedEvent",
     "PlacementRequest",
     "PlacementSettings",
+    "Seam",
     "SpliceResult",
     "apply_layers",
     "build_layers",

@@ -87,11 +87,12 @@ class BlendSettings(BaseModel):
     #: it; "clip" = the clip's own time-warped preparation/retraction, which start and end at the
     #: rest pose (arms down) and so travel further and faster.
     approach: Literal["hold", "clip"] = "hold"
-    #: How much of the beat motion's rhythm (its deviation from its own 0.2 s moving average) is
+    #: How much of the beat motion's rhythm (its deviation from its own moving average) is
     #: kept on the joints a gesture drives, per joint category: 0 plays the clip exactly, 1 adds
     #: the full beat on top. By default the torso keeps its beat (the clip sets its posture, the
     #: beat motion its pulse), the arms and hands play the clip.
     keep_beat: dict[str, float] = Field(default_factory=lambda: {"torso": 1.0})
+    beat_sigma: float = Field(0.5, gt=0)  # s: the moving average the beat is measured against
     torso_follow: float = Field(1.0, ge=0, le=1)  # arm gestures: weight of the clip's torso
     force: Literal["stroke", "none"] = "stroke"  # which tokens are forced into the model's stream
     #: Around each gesture the model regenerates the stream from this long before the
@@ -399,7 +400,7 @@ def keep_beat(
     stream: Motion,
     layers: Sequence[Layer],
     amount: float | dict[str, float],
-    sigma: float = 0.2,
+    sigma: float = 0.5,
 ) -> Motion:
     """Put `amount` of the stream's beat (its deviation from its own ~`sigma` s moving average)
     back onto the joints the gestures drive, in proportion to their weight: speakers keep beating
@@ -602,7 +603,7 @@ def splice(
                     seams.append(Seam(k / TOKEN_RATE, "stream", free))
             seams.sort(key=lambda s: s.time)
     motion = apply_layers(stream, layers) if layers else stream.copy()
-    motion = keep_beat(motion, stream, layers, settings.keep_beat)
+    motion = keep_beat(motion, stream, layers, settings.keep_beat, settings.beat_sigma)
     timings["splice"] = time.perf_counter() - t0
     return SpliceResult(motion, base, stream, layers, seams, forced, base_codes, spliced, plan, timings)
 
