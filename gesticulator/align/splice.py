@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from gesticulator.align.timing import PART_GROUPS, PlacedEvent, clip_time
-from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_to_axis_angle
+from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
 from gesticulator.motion.skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS
 from gesticulator.types import Motion
 
@@ -108,22 +108,7 @@ class BlendSettings(BaseModel):
 
 
 # -- quaternions -----------------------------------------------------------------------------------
-def qslerp(q0: np.ndarray, q1: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Slerp between unit quaternions (..., 4) with weights (...), shortest path."""
-    q0 = np.asarray(q0, dtype=np.float64)
-    q1 = np.asarray(q1, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)[..., None]
-    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
-    q1 = np.where(dot < 0, -q1, q1)
-    dot = np.clip(np.abs(dot), 0.0, 1.0)
-    theta = np.arccos(dot)
-    sin = np.sin(theta)
-    small = sin < 1e-6
-    safe = np.where(small, 1.0, sin)
-    a = np.where(small, 1.0 - w, np.sin((1.0 - w) * theta) / safe)
-    b = np.where(small, w, np.sin(w * theta) / safe)
-    out = a * q0 + b * q1
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+qslerp = quat_slerp  # one slerp for the project: gesticulator.motion.rotations
 
 
 def ease(x: np.ndarray, ramp: float = 0.25) -> np.ndarray:

@@ -81,3 +81,21 @@ def quat_continuity(q: np.ndarray, axis: int = 0) -> np.ndarray:
         flip = np.sum(q[t] * q[t - 1], axis=-1) < 0
         q[t][flip] *= -1
     return np.moveaxis(q, 0, axis)
+
+
+def quat_slerp(q0: np.ndarray, q1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Slerp between unit quaternions (..., 4) with weights (...), shortest path."""
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.clip(np.abs(dot), 0.0, 1.0)
+    theta = np.arccos(dot)
+    sin = np.sin(theta)
+    small = sin < 1e-6
+    safe = np.where(small, 1.0, sin)
+    a = np.where(small, 1.0 - w, np.sin((1.0 - w) * theta) / safe)
+    b = np.where(small, w, np.sin(w * theta) / safe)
+    out = a * q0 + b * q1
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)

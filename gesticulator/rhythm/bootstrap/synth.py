@@ -67,6 +67,7 @@ from gesticulator.library.authoring.compile import (
     rest_pose,
 )
 from gesticulator.motion import skeleton as sk
+from gesticulator.motion.rotations import quat_slerp
 from gesticulator.types import CANONICAL_FPS, Motion, Prosody, Transcript
 
 J = sk.JOINT_INDEX
@@ -196,17 +197,7 @@ def _align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _slerp(qa: np.ndarray, qb: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Quaternion slerp, qa/qb (..., 4), u broadcastable to (..., 1)."""
-    dot = np.sum(qa * qb, -1, keepdims=True)
-    qb = np.where(dot < 0, -qb, qb)
-    dot = np.clip(np.abs(dot), 0.0, 1.0)
-    theta = np.arccos(dot)
-    sin = np.sin(theta)
-    small = sin < 1e-6
-    safe = np.where(small, 1.0, sin)
-    wa = np.where(small, 1.0 - u, np.sin((1.0 - u) * theta) / safe)
-    wb = np.where(small, u, np.sin(u * theta) / safe)
-    q = wa * qa + wb * qb
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return quat_slerp(qa, qb, np.asarray(u)[..., 0])
 
 
 def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
