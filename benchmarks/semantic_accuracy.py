@@ -37,11 +37,14 @@ DATA = REPO / "tests" / "data" / "semantic_sentences.yaml"
 # Written later by someone who saw only the gesture catalogue (not the planner's code, triggers in
 # use or the dev/test sentences): the honest check that the dev/test tuning generalises.
 HOLDOUT = REPO / "tests" / "data" / "semantic_sentences_holdout.yaml"
-SPLITS = ("dev", "test", "holdout")
+# A second independent set (170 sentences, 64 with none), written the same way by another writer
+# after the first holdout had been measured: fresh evidence for changes made after that.
+HOLDOUT2 = REPO / "tests" / "data" / "semantic_sentences_holdout2.yaml"
+SPLITS = ("dev", "test", "holdout", "holdout2")
 
 
 def load_items(path: Path | None = None) -> list[dict]:
-    paths = [path] if path else [DATA, HOLDOUT]
+    paths = [path] if path else [DATA, HOLDOUT, HOLDOUT2]
     items = []
     for p in paths:
         if p.is_file():

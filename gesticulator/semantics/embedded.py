@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gesticulator.semantics.candidates import is_anchor_word, normalise_word, stem, trigger_stems
+from gesticulator.semantics.scorer import KINDS, CandidateScorer
 from gesticulator.types import CandidateWindow, Prosody, SemanticEvent, Transcript
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ ORDINALS = {"first": 1, "firstly": 1, "second": 2, "secondly": 2, "third": 3, "t
             "fourth": 4, "fourthly": 4, "fifth": 5, "fifthly": 5}  # fmt: skip
 CARDINALS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 COUNT_IDS = {1: "count_one", 2: "count_two", 3: "count_three", 4: "count_four", 5: "count_five"}
+COUNT_NUMBER = {v: k for k, v in COUNT_IDS.items()}
+ENUMERATION_CONFIDENCE = 0.9  # a count continuing a run of counts ("first… second…")
 # "one of them", "two more", "no one": a number that does not enumerate
 _NOT_COUNTED_NEXT = frozenset("of another day more percent".split())
 _NOT_COUNTED_PREV = frozenset("no any every some the this that which each".split())
@@ -75,6 +78,10 @@ _ORDINAL_IDIOM_NEXT = frozenset(
 _FACT_QUESTION_NEXT = frozenset("many much long old time".split())
 # "give me/us": a request, not an offer
 _REQUEST_OBJECTS = frozenset("me us".split())
+# With the learned scorer the evidence floors are looser: it sees more candidates and decides.
+POOL_TRIGGER_FLOOR = 0.53  # the hand-set floor: what keeps "a big fan" quiet
+POOL_SEMANTIC_THRESHOLD = 0.80
+POOL_SEMANTIC_FLOOR = 0.40
 
 
 @dataclass
@@ -89,6 +96,10 @@ class Candidate:
     kind: str  # trigger | semantic | count | deictic
     trigger_len: int  # words in the matched trigger (0 for semantic)
     reason: str
+    window_size: int = 1  # words in the window that proposed it
+    word_score: float = 0.0  # the anchor word's own (1-word window) score for the gesture
+    stem_only: bool = False  # a one-word trigger matched by its stem, not its exact form
+    features: dict[str, float] | None = None  # what the learned scorer reads (`candidate_features`)
 
 
 class EmbeddedSelector:
@@ -121,8 +132,19 @@ class EmbeddedSelector:
         head_spacing: float = HEAD_SPACING,
         density: str = "normal",
         pronoun_gestures: bool = True,
+        scorer: CandidateScorer | str | None = "default",
     ):
         self.library = library
+        # The learned evidence combiner (`gesticulator.semantics.scorer`): it sees a wider pool of
+        # candidates (looser floors) and keeps those whose probability of being right clears its
+        # threshold. None: the hand-set floors above decide alone.
+        self.scorer = CandidateScorer.load() if scorer == "default" else scorer
+        self.semantic_hits = 2  # a window's top hits that may propose a paraphrase
+        if self.scorer is not None:
+            self.semantic_hits = 3
+            trigger_floor = min(trigger_floor, POOL_TRIGGER_FLOOR)
+            semantic_threshold = min(semantic_threshold, POOL_SEMANTIC_THRESHOLD)
+            semantic_floor = min(semantic_floor, POOL_SEMANTIC_FLOOR)
         self.trigger_floor = trigger_floor
         self.semantic_threshold = semantic_threshold
         self.semantic_floor = semantic_floor
@@ -151,6 +173,42 @@ class EmbeddedSelector:
         """Events sorted by time. `marks` (script markup): [no-gesture] spans are honoured and
         [density:…] changes the budget from its word on; forced [gesture:…] marks are applied by
         the Planner. `density` overrides the selector's default level."""
+        cands = self.propose(transcript, windows, marks, prosody)
+        if self.scorer is not None:
+            probs = self.scorer.probability([c.features for c in cands])
+            for c, p in zip(cands, probs, strict=True):
+                c.confidence = float(p)
+            # "First… second… third…": an enumeration is structure, not a word's meaning; a count
+            # that continues a run of counts in the talk is kept and wins its word.
+            numbers = {(c.word_index, COUNT_NUMBER[c.gesture_id]) for c in cands if c.kind == "count"}
+            for c in cands:
+                if c.kind == "count" and any(
+                    abs(n - COUNT_NUMBER[c.gesture_id]) == 1 and i != c.word_index for i, n in numbers
+                ):
+                    c.confidence = max(c.confidence, ENUMERATION_CONFIDENCE)
+            cands = [c for c in cands if c.confidence >= self.scorer.threshold]
+        best = self._resolve(cands)
+        events = [self._event(c, transcript, prosody) for c in best]
+        return schedule(
+            events,
+            transcript,
+            handedness=self._handedness,
+            density=density or self.density,
+            marks=marks,
+            min_spacing=self.min_spacing,
+            one_hand_spacing=self.one_hand_spacing,
+            head_spacing=self.head_spacing,
+        )
+
+    def propose(
+        self,
+        transcript: Transcript,
+        windows: Sequence[CandidateWindow],
+        marks: ScriptMarks | None = None,
+        prosody: Prosody | None = None,
+    ) -> list[Candidate]:
+        """Every candidate event the evidence and rules allow (before one-per-word resolution and
+        scheduling), each with its `features` for the learned scorer."""
         words = transcript.words
         norms = [normalise_word(w.word) for w in words]
         stems = [stem(n) for n in norms]
@@ -186,18 +244,27 @@ class EmbeddedSelector:
         cands = [c for c in cands if self._rules_ok(c, transcript, norms, emphasis)]
         if marks is not None:
             cands = [c for c in cands if marks.gesture_allowed(c.word_index)]
-        best = self._resolve(cands)
-        events = [self._event(c, transcript, prosody) for c in best]
-        return schedule(
-            events,
-            transcript,
-            handedness=self._handedness,
-            density=density or self.density,
-            marks=marks,
-            min_spacing=self.min_spacing,
-            one_hand_spacing=self.one_hand_spacing,
-            head_spacing=self.head_spacing,
-        )
+        rivals: dict[int, set[str]] = {}
+        for c in cands:
+            rivals.setdefault(c.word_index, set()).add(c.gesture_id)
+        phrases = [w for w in windows if w.kind != "sentence" and w.last_word > w.first_word]
+        for c in cands:
+            c.features = candidate_features(
+                c, transcript, norms, sent_scores, self.category, len(rivals[c.word_index]) - 1
+            )
+            # Does the meaning survive the word's neighbours? "big" alone is big_wide; "a big fan"
+            # is not. The best score for the gesture of a 2-4 word window holding the word.
+            context = max(
+                (
+                    next((h.score for h in w.hits if h.gesture_id == c.gesture_id), 0.0)
+                    for w in phrases
+                    if w.first_word <= c.word_index <= w.last_word
+                ),
+                default=c.word_score,
+            )
+            c.features["context_score"] = context
+            c.features["context_drop"] = max(0.0, max(c.word_score, c.score) - context)
+        return cands
 
     # -- evidence -----------------------------------------------------------------------------------
     def _window_candidates(self, w, norms, stems, sent, uni) -> list[Candidate]:
@@ -233,9 +300,12 @@ class EmbeddedSelector:
                     "trigger",
                     len(key),
                     f"trigger '{w.text}' ({s:.2f}; sentence {ss:.2f}) in '{_ctx(norms, w)}'",
+                    window_size=len(key),
+                    word_score=uni.get(anchor, {}).get(gid, 0.0),
+                    stem_only=len(key) == 1 and norms[w.first_word] != key[0],
                 )  # fmt: skip
             )
-        for h in w.hits[:2]:
+        for h in w.hits[: self.semantic_hits]:
             if h.gesture_id in trig_ids or h.score < self.semantic_threshold:
                 continue
             if _fragment_of(key, h.matched_text):
@@ -260,6 +330,8 @@ class EmbeddedSelector:
                     "semantic",
                     0,
                     f"'{w.text}' ~ '{h.matched_text}' ({h.score:.2f}; sentence {ss:.2f})",
+                    window_size=len(key),
+                    word_score=uni.get(anchor, {}).get(h.gesture_id, 0.0),
                 )  # fmt: skip
             )
         return out
@@ -396,7 +468,8 @@ class EmbeddedSelector:
     def _resolve(self, cands: list[Candidate]) -> list[Candidate]:
         """One candidate per word, and longer trigger matches beat shorter ones they overlap."""
         by_word: dict[int, Candidate] = {}
-        for c in sorted(cands, key=_rank, reverse=True):
+        rank = _rank if self.scorer is None else (lambda c: c.confidence)
+        for c in sorted(cands, key=rank, reverse=True):
             if c.word_index not in by_word:
                 by_word[c.word_index] = c
         return sorted(by_word.values(), key=lambda c: c.word_index)
@@ -419,6 +492,51 @@ class EmbeddedSelector:
             source="embedded",
             reason=c.reason,
         )
+
+
+def candidate_features(
+    c: Candidate,
+    transcript: Transcript,
+    norms: Sequence[str],
+    sent_scores: dict[int, dict[str, float]],
+    category: dict[str, str],
+    rivals: int = 0,
+) -> dict[str, float]:
+    """The learned scorer's view of a candidate (names: `scorer.feature_names()`)."""
+    k, sent = next(
+        (k, s) for k, s in enumerate(transcript.sentences) if s.first_word <= c.word_index <= s.last_word
+    )
+    scores = sent_scores.get(k, {})
+    ss = scores.get(c.gesture_id, c.sentence_score)
+    others = [v for g, v in scores.items() if g != c.gesture_id]
+    rank = 1 + sum(1 for v in others if v > ss)
+    n = norms[c.word_index]
+    semantic = float(c.kind == "semantic")
+    f = {f"kind_{kind}": float(c.kind == kind) for kind in KINDS}
+    f.update(
+        trigger_len=float(min(c.trigger_len, 4)),
+        phrase_trigger=float(c.trigger_len >= 2),
+        stem_only=float(c.stem_only),
+        window_score=c.score,
+        window_size=float(c.window_size),
+        word_score=c.word_score,
+        sentence_score=ss,
+        sentence_margin=ss - max(others, default=0.0),
+        sentence_top1=float(rank == 1),
+        sentence_top3=float(rank <= 3),
+        sentence_max=max(scores.values(), default=ss),  # how gesture-worthy the sentence is at all
+        semantic_x_window=semantic * c.score,
+        semantic_x_word=semantic * c.word_score,
+        trigger_x_sentence=float(c.kind == "trigger") * ss,
+        rivals=float(rivals),
+        first_word=float(c.word_index == sent.first_word),
+        question=float(transcript.words[sent.last_word].word.rstrip("\"')”’").endswith("?")),
+        pronoun=float(n in POINT_SELF_WORDS or n in POINT_YOU_WORDS),
+        weak_deictic=float(n in WEAK_DEICTIC_WORDS),
+        sentence_words=(sent.last_word - sent.first_word + 1) / 20.0,
+    )
+    f[f"cat_{category.get(c.gesture_id, '')}"] = 1.0
+    return f
 
 
 def _rank(c: Candidate) -> tuple:
