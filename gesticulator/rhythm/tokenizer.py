@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from vector_quantize_pytorch import ResidualVQ
 
 from gesticulator.rhythm.representation import PART_DIMS, PART_NAMES
+from gesticulator.rhythm.vq import ResidualVQ  # vector_quantize_pytorch is imported only to train
 
 DOWNSAMPLE = 4  # 30 fps frames per token (two stride-2 stages)
 

