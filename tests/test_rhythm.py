@@ -25,33 +25,50 @@ from gesticulator.rhythm.lm import GPTConfig, RhythmGPT
 from gesticulator.rhythm.model import ForcedSpan, RhythmModel, resolve_checkpoint
 from gesticulator.rhythm.representation import (
     PART_DIMS,
-    PART_JOINTS,
     motion_to_parts,
     parts_to_motion,
     rest_parts,
 )
 from gesticulator.rhythm.tokenizer import MotionTokenizer, TokenizerConfig
 from gesticulator.rhythm.train import load_config, train_rhythm
-from gesticulator.types import Transcript, Word
+from gesticulator.types import Motion, Transcript, Word
 from tests.conftest import BEAT2_TAKE, ZEGGS_TAKE, shared_file, smooth_motion
 
 DEBUG = "rhythm_debug"
 
 
 # -- representation --------------------------------------------------------------------------------
-def test_parts_round_trip_keeps_modelled_joints_and_rests_the_others(motion):
+def test_parts_round_trip_keeps_modelled_joints_and_plants_the_feet(motion):
     parts = motion_to_parts(motion)
-    assert {k: v.shape for k, v in parts.items()} == {"upper": (60, 78), "hands": (60, 180)}
+    assert {k: v.shape for k, v in parts.items()} == {"upper": (60, 84), "hands": (60, 180)}
     back = parts_to_motion(parts)
     assert back.num_frames == motion.num_frames and back.fps == 30.0
     # Compare as 6D (rotations), not axis-angle vectors: equal rotations can differ by 2*pi windings.
     again = motion_to_parts(back)
-    for name in PART_JOINTS:
-        np.testing.assert_allclose(again[name], parts[name], atol=1e-5)
-    rest = parts_to_motion(rest_parts(1)).rotations[0]
-    legs = [1, 2, 4, 5, 7, 8, 10, 11]
-    np.testing.assert_allclose(back.rotations[:, legs], np.repeat(rest[None, legs], 60, 0))
-    assert np.all(back.trans == 0.0)
+    np.testing.assert_allclose(again["hands"], parts["hands"], atol=1e-5)
+    np.testing.assert_allclose(again["upper"][:, 6:], parts["upper"][:, 6:], atol=1e-5)
+    # The pelvis: its heading is removed again on the way back in (nearly nothing left to remove).
+    np.testing.assert_allclose(again["upper"][:, :6], parts["upper"][:, :6], atol=0.02)
+
+
+def test_pelvis_keeps_tilt_loses_heading_and_the_feet_stay_planted(motion):
+    from gesticulator.motion.kinematics import joint_positions
+    from gesticulator.motion.rotations import axis_angle_to_matrix
+
+    poses = motion.poses.copy().reshape(60, 55, 3)
+    poses[:, 0] *= 0.25  # a speaker's pelvis: tilts and turns of a few degrees
+    turned = poses.copy()
+    turned[:, 0] = [0.0, 1.2, 0.0]  # facing 69 degrees to the side, upright
+    parts = motion_to_parts(Motion(poses=poses.reshape(60, -1), trans=motion.trans, fps=30.0))
+    upright = motion_to_parts(Motion(poses=turned.reshape(60, -1), trans=motion.trans, fps=30.0))
+    np.testing.assert_allclose(upright["upper"][:, :6], np.tile([1, 0, 0, 0, 1, 0], (60, 1)), atol=1e-5)
+    back = parts_to_motion(parts)
+    tilt = axis_angle_to_matrix(back.rotations[:, 0])[:, :, 1]  # the pelvis's up axis
+    assert np.degrees(np.arccos(tilt[:, 1].min())) > 2.0  # the tilt is kept
+    pos = joint_positions(back)
+    rest = joint_positions(parts_to_motion(rest_parts(1)))
+    feet = [7, 8, 10, 11]  # ankles and feet
+    np.testing.assert_allclose(pos[:, feet], np.repeat(rest[:, feet], 60, 0), atol=5e-3)
 
 
 def test_parts_resample_other_frame_rates():
@@ -90,7 +107,7 @@ def test_tokenizer_codes_shape_and_decode_from_stored_codes(tmp_path):
     codes = tok.encode(parts)
     assert codes.shape == (1, 16, 2, 3) and codes.dtype == torch.int64  # ceil(62 / 4) tokens
     decoded = tok.decode(codes)
-    assert {k: tuple(v.shape) for k, v in decoded.items()} == {"upper": (1, 64, 78), "hands": (1, 64, 180)}
+    assert {k: tuple(v.shape) for k, v in decoded.items()} == {"upper": (1, 64, 84), "hands": (1, 64, 180)}
     # Decoding needs only the decoder + codebooks: a fresh tokenizer without encoder weights.
     torch.save({k: v for k, v in tok.state_dict().items() if ".encoder." not in k}, tmp_path / "dec.pt")
     fresh = MotionTokenizer(tok.config)
@@ -290,7 +307,7 @@ def test_beat2_layout_reader_on_the_beat2_sample(tmp_path):
     )
     assert data.style_names == ["scott"] and len(data.takes) == 1
     t = data.takes[0]
-    assert t.num_tokens == 1906 // 4 and t.parts["upper"].shape == (4 * t.num_tokens, 78)
+    assert t.num_tokens == 1906 // 4 and t.parts["upper"].shape == (4 * t.num_tokens, 84)
     assert t.features[:, WORD_SLICE][:, 0].all()  # the TextGrid filled the word columns
     assert t.features[:, WORD_SLICE][:, 1].sum() > 150  # word starts (the take has ~200 words)
 

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gesticulator.align.timing import PART_GROUPS, PlacedEvent, clip_time
 from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
 from gesticulator.motion.skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS
+from gesticulator.rhythm.model import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from gesticulator.types import Motion
 
 if TYPE_CHECKING:
@@ -100,8 +101,8 @@ class BlendSettings(BaseModel):
     #: are kept (`keep_base`), so the stream is the beat motion away from gestures.
     regenerate_margin: float = Field(0.5, ge=0)
     keep_base: bool = True
-    temperature: float = Field(0.9, ge=0)
-    top_k: int | None = 64
+    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0)
+    top_k: int | None = DEFAULT_TOP_K
 
     def window(self, category: str) -> float:
         return float(self.windows.get(category, self.windows.get("arm", 0.45)))

@@ -35,7 +35,9 @@ def generate(
         str,
         typer.Option("--model", help="'default', an exported checkpoint folder or a training run folder."),
     ] = "default",
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature.")] = 0.9,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature (the model default).")
+    ] = 1.0,
     transcript: Annotated[
         Path | None,
         typer.Option("--transcript", help="Word-timed transcript (JSON/TextGrid) to condition on."),

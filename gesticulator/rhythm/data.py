@@ -37,10 +37,8 @@ import numpy as np
 
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.rhythm.features import FEATURE_DIM, FEATURE_VERSION, FRAMES_PER_TOKEN, WORD_SLICE
-from gesticulator.rhythm.representation import PART_NAMES
+from gesticulator.rhythm.representation import PART_NAMES, REPRESENTATION_VERSION
 
-#: Bump when motion_to_parts changes: cached motion arrays are keyed on it.
-REPRESENTATION_VERSION = 1
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 TRANSCRIPT_SUFFIXES = (".TextGrid", ".textgrid", ".json")
 

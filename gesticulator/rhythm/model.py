@@ -42,7 +42,7 @@ from gesticulator.rhythm.features import (
     silent_tokens,
 )
 from gesticulator.rhythm.lm import GPTConfig, RhythmGPT
-from gesticulator.rhythm.representation import motion_to_parts, parts_to_motion
+from gesticulator.rhythm.representation import REPRESENTATION_VERSION, motion_to_parts, parts_to_motion
 from gesticulator.rhythm.tokenizer import MotionTokenizer, TokenizerConfig
 from gesticulator.rhythm.train import CARD_FILE, CHECKPOINT_FORMAT, MODEL_FILE
 from gesticulator.types import Motion, Transcript
@@ -61,6 +61,13 @@ class ForcedSpan:
     @property
     def end_token(self) -> int:
         return self.start_token + int(np.asarray(self.codes).shape[0])
+
+
+#: Sampling defaults: the model's own distribution, untrimmed. A lower temperature or a top-k cut
+#: trims the fast, large beats first: on held-out BEAT2 audio (benchmarks/rhythm_eval.py) hand
+#: speed was 0.58x the real take at 0.9 / top-k 64 and 0.68x at 1.0 / no cut, BC 0.707 vs 0.741.
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_K: int | None = None
 
 
 def default_checkpoint_dir() -> Path:
@@ -135,6 +142,12 @@ class RhythmModel:
         if state.get("feature_version") != FEATURE_VERSION:
             raise InputFileError(
                 f"{path} was trained on audio features v{state.get('feature_version')}, this version computes v{FEATURE_VERSION}",
+                "retrain the model with this version of gesticulator",
+            )
+        if state.get("representation_version", 1) != REPRESENTATION_VERSION:
+            raise InputFileError(
+                f"{path} was trained on motion representation v{state.get('representation_version', 1)}, "
+                f"this version uses v{REPRESENTATION_VERSION}",
                 "retrain the model with this version of gesticulator",
             )
         tokenizer = MotionTokenizer(TokenizerConfig(**state["tokenizer_config"]))
@@ -277,8 +290,8 @@ class RhythmModel:
         seconds: float | None = None,
         *,
         seed: int = 0,
-        temperature: float = 0.9,
-        top_k: int | None = 64,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_k: int | None = DEFAULT_TOP_K,
         forced: list[ForcedSpan] | None = None,
         transcript: Transcript | None = None,
         style: str | int = 0,
@@ -312,8 +325,8 @@ class RhythmModel:
         seconds: float | None = None,
         *,
         seed: int = 0,
-        temperature: float = 0.9,
-        top_k: int | None = 64,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_k: int | None = DEFAULT_TOP_K,
         forced: list[ForcedSpan] | None = None,
         transcript: Transcript | None = None,
         style: str | int = 0,

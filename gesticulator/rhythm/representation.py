@@ -2,17 +2,22 @@
 
 The model learns two body parts, as in the field (EMAGE, Semantic Gesticulator):
 
-    upper  13 joints (spine1-3, neck, head, collars, shoulders, elbows, wrists) x 6D = 78 dims
+    upper  the pelvis orientation (heading removed) and 13 joints (spine1-3, neck, head, collars,
+           shoulders, elbows, wrists) x 6D = 84 dims
     hands  30 finger joints x 6D = 180 dims (zero = the relaxed mean hand, flat_hand_mean=False)
 
 6D is the first two columns of the rotation matrix (Zhou et al. 2019): continuous, so a network
 can regress it, and any 6-vector maps back to a valid rotation by Gram-Schmidt.
 
-Everything the model does not generate (pelvis, legs, jaw, eyes) comes from the library's rest
-pose (`rest_motion`, arms down), and the root translation is zero: a stable standing stance with
-no foot sliding, the same stance every authored semantic clip starts from, so clips splice in
-without a jump. The pelvis orientation of the source is dropped on purpose: BEAT2 speakers face
-different directions per take and the output always faces +Z.
+The pelvis carries a speaker's weight shifts and posture (tilt, roll, a little turn): without it
+the spine's base never moves and the trunk's beats are lost (on the BEAT2 take 2_scott_0_1_1, BC
+0.735 with the pelvis, 0.635 without). Its *heading* (the turn about the vertical, smoothed over
+`HEADING_SIGMA` seconds) is removed first: BEAT2 speakers face different directions and walk
+about, and the output always faces +Z; the quick turns of the hips stay. The legs are not
+learned: `parts_to_motion` solves them under the pelvis with the feet planted
+(`gesticulator.motion.stance`), and the root translation is the stance's, so there is no foot
+sliding and every authored semantic clip (upright pelvis) splices in without a jump. Jaw and eyes
+stay at the library's rest pose.
 """
 
 from __future__ import annotations
@@ -21,13 +26,28 @@ from functools import cache
 
 import numpy as np
 
-from gesticulator.motion.rotations import axis_angle_to_sixd, sixd_to_axis_angle
-from gesticulator.motion.skeleton import BODY_PARTS, NUM_JOINTS
+from gesticulator.motion.rotations import (
+    axis_angle_to_matrix,
+    axis_angle_to_sixd,
+    matrix_to_axis_angle,
+    sixd_to_axis_angle,
+)
+from gesticulator.motion.skeleton import BODY_PARTS, JOINT_INDEX, NUM_JOINTS
+from gesticulator.motion.stance import planted_stance
 from gesticulator.types import CANONICAL_FPS, Motion
 
-#: The parts the model generates, in code order (codes[..., part, level]).
+#: Bump when motion_to_parts / parts_to_motion change: checkpoints and cached arrays record it.
+#: v1: 13 upper joints; v2: the pelvis (heading removed) leads the upper part.
+REPRESENTATION_VERSION = 2
+PELVIS = JOINT_INDEX["pelvis"]
+#: The parts the model generates, in code order (codes[..., part, level]); the pelvis leads "upper".
 PART_NAMES: tuple[str, ...] = ("upper", "hands")
-PART_JOINTS: dict[str, tuple[int, ...]] = {name: BODY_PARTS[name] for name in PART_NAMES}
+PART_JOINTS: dict[str, tuple[int, ...]] = {
+    "upper": (PELVIS, *BODY_PARTS["upper"]),
+    "hands": BODY_PARTS["hands"],
+}
+#: Seconds: the pelvis heading is smoothed over this Gaussian width before it is removed.
+HEADING_SIGMA = 1.5
 PART_DIMS: dict[str, int] = {name: 6 * len(joints) for name, joints in PART_JOINTS.items()}
 
 
@@ -53,7 +73,8 @@ def motion_to_parts(motion: Motion) -> dict[str, np.ndarray]:
     """
     if abs(motion.fps - CANONICAL_FPS) > 1e-6:
         motion = motion.resample(CANONICAL_FPS)
-    rot = motion.rotations
+    rot = motion.rotations.astype(np.float64)
+    rot[:, PELVIS] = remove_heading(rot[:, PELVIS], motion.fps)
     out = {}
     for name, joints in PART_JOINTS.items():
         sixd = axis_angle_to_sixd(rot[:, list(joints)].astype(np.float64))
@@ -76,9 +97,10 @@ def parts_to_motion(
         joints = PART_JOINTS[name]
         sixd = np.asarray(array, dtype=np.float64).reshape(frames, len(joints), 6)
         poses[:, list(joints)] = sixd_to_axis_angle(sixd)
+    poses, trans = stand(poses)
     return Motion(
         poses=poses.reshape(frames, NUM_JOINTS * 3),
-        trans=np.zeros((frames, 3)),
+        trans=trans,
         betas=np.zeros(10) if betas is None else np.asarray(betas),
         fps=CANONICAL_FPS,
         metadata=dict(metadata or {}),
@@ -94,3 +116,30 @@ def rest_parts(num_frames: int = 1) -> dict[str, np.ndarray]:
         )
         for name, joints in PART_JOINTS.items()
     }
+
+
+def remove_heading(pelvis_rotvec: np.ndarray, fps: float = CANONICAL_FPS) -> np.ndarray:
+    """(T, 3) pelvis rotations with the slow turn about the vertical (Y) removed: the heading of
+    the pelvis's forward (+Z) axis, unwrapped and smoothed over `HEADING_SIGMA` s, is undone, so
+    the body faces +Z on average and keeps its quick turns."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rv = np.asarray(pelvis_rotvec, dtype=np.float64).reshape(-1, 3)
+    m = axis_angle_to_matrix(rv)
+    forward = m[:, :, 2]  # the pelvis's +Z axis in world coordinates
+    heading = np.unwrap(np.arctan2(forward[:, 0], forward[:, 2]))
+    if len(heading) > 1:
+        heading = gaussian_filter1d(heading, HEADING_SIGMA * fps, mode="nearest")
+    c, s = np.cos(-heading), np.sin(-heading)
+    o, z = np.ones_like(c), np.zeros_like(c)
+    undo = np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
+    return matrix_to_axis_angle(undo @ m)
+
+
+def stand(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poses (T, 55, 3) axis-angle with their legs re-solved under the pelvis so both feet stay
+    planted at the rest stance (`planted_stance`); returns (poses, root translation (T, 3))."""
+    poses = np.array(poses, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    stance = planted_stance(poses[:, PELVIS])
+    poses[:, list(stance.joints[1:])] = matrix_to_axis_angle(stance.rotations[:, 1:])
+    return poses, stance.trans

@@ -39,7 +39,7 @@ from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.rhythm.data import DataConfig, RhythmDataset, load_dataset
 from gesticulator.rhythm.features import FEATURE_DIM, FEATURE_VERSION
 from gesticulator.rhythm.lm import GPTConfig, RhythmGPT
-from gesticulator.rhythm.representation import PART_NAMES, rest_parts
+from gesticulator.rhythm.representation import PART_NAMES, REPRESENTATION_VERSION, rest_parts
 from gesticulator.rhythm.tokenizer import MotionTokenizer, TokenizerConfig
 
 Log = Callable[[str], None]
@@ -598,6 +598,7 @@ def export_checkpoint(run_dir: str | os.PathLike, out_dir: str | os.PathLike) ->
         "version": CHECKPOINT_VERSION,
         "name": cfg.get("name", "rhythm"),
         "feature_version": FEATURE_VERSION,
+        "representation_version": REPRESENTATION_VERSION,
         "data_hash": gpt_state["data_hash"],
         "tokenizer_step": tok_state["step"],
         "gpt_step": gpt_state["step"],

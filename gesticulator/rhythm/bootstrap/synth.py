@@ -68,6 +68,7 @@ from gesticulator.library.authoring.compile import (
 )
 from gesticulator.motion import skeleton as sk
 from gesticulator.motion.rotations import quat_slerp
+from gesticulator.motion.stance import planted_stance
 from gesticulator.types import CANONICAL_FPS, Motion, Prosody, Transcript
 
 J = sk.JOINT_INDEX
@@ -158,12 +159,6 @@ class SynthPlan:
 
 
 # -- small rotation helpers (quaternions are x, y, z, w like scipy) ------------------------------------
-def _rx(a: np.ndarray) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
-
-
 def _ry(a: np.ndarray) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
     o, z = np.ones_like(a), np.zeros_like(a)
@@ -1073,49 +1068,15 @@ def _semantic_blend(quats: np.ndarray, plan: SynthPlan, library, t: np.ndarray, 
             quats[i0 : i1 + 1, delta_joints] = _qmul(quats[i0 : i1 + 1, delta_joints], d)
 
 
-@dataclass(frozen=True)
-class _LegModel:
-    upper: np.ndarray  # hip -> knee rest offset
-    lower: np.ndarray  # knee -> ankle rest offset
-    dist_table: np.ndarray  # hip-ankle distance for knee flexions `theta_table` (increasing distance)
-    theta_table: np.ndarray
-
-
-@cache
-def _leg_model(side: str) -> _LegModel:
-    off, _ = body.skeleton()
-    upper, lower = off[J[f"{side}_knee"]].copy(), off[J[f"{side}_ankle"]].copy()
-    theta = np.linspace(0.0, np.radians(70.0), 400)
-    dist = np.linalg.norm(upper[None] + np.einsum("nij,j->ni", _rx(theta), lower), axis=-1)
-    return _LegModel(upper, lower, dist[::-1].copy(), theta[::-1].copy())
-
-
 def _stance(quats: np.ndarray, pelvis_rv: np.ndarray, pelvis_shift: np.ndarray) -> np.ndarray:
     """Move the pelvis (rotation vectors (T, 3), translation (T, 3) metres from the rest stance) with
-    the feet planted: each leg is solved with two-bone IK (knee flexion from the hip-ankle
-    distance, the thigh turned onto the hip-ankle line) and the ankle counter-rotated so the foot
-    keeps its rest orientation. Writes pelvis, hip, knee and ankle rotations into `quats`; returns
-    the root translation (T, 3). Ankles, feet and toes stay exactly where they are at rest."""
-    off, pos = body.skeleton()
-    r_p = Rotation.from_rotvec(pelvis_rv)
-    quats[:, 0] = r_p.as_quat()
-    root = pos[0] + pelvis_shift
-    rp_m = r_p.as_matrix()
-    for side in ("left", "right"):
-        leg = _leg_model(side)
-        hip = root + np.einsum("nij,j->ni", rp_m, off[J[f"{side}_hip"]])
-        d = pos[J[f"{side}_ankle"]] - hip
-        dist = np.linalg.norm(d, axis=-1)
-        theta = np.interp(dist, leg.dist_table, leg.theta_table)
-        rx = _rx(theta)
-        v = leg.upper + np.einsum("nij,j->ni", rx, leg.lower)
-        thigh = _align(v, d)
-        hip_local = np.swapaxes(rp_m, -1, -2) @ thigh
-        ankle_local = np.swapaxes(thigh @ rx, -1, -2)
-        quats[:, J[f"{side}_hip"]] = Rotation.from_matrix(hip_local).as_quat()
-        quats[:, J[f"{side}_knee"]] = Rotation.from_matrix(rx).as_quat()
-        quats[:, J[f"{side}_ankle"]] = Rotation.from_matrix(ankle_local).as_quat()
-    return root - off[0]
+    the feet planted (`gesticulator.motion.stance.planted_stance`). Writes pelvis, hip, knee and
+    ankle rotations into `quats`; returns the root translation (T, 3)."""
+    stance = planted_stance(pelvis_rv, pelvis_shift)
+    quats[:, 0] = Rotation.from_rotvec(pelvis_rv).as_quat()
+    for k, joint in enumerate(stance.joints[1:], start=1):
+        quats[:, joint] = Rotation.from_matrix(stance.rotations[:, k]).as_quat()
+    return stance.trans
 
 
 def _orbit(
