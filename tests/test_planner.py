@@ -182,36 +182,20 @@ def test_labelled_test_split(planner):
     assert res["f1"] >= TEST_F1_FLOOR, res["f1"]
 
 
-def test_labelled_holdout(planner):
-    if not HOLDOUT.is_file():
-        pytest.skip("tests/data/semantic_sentences_holdout.yaml missing")
+@pytest.mark.parametrize("path,floor", [(HOLDOUT, HOLDOUT_F1_FLOOR), (HOLDOUT2, HOLDOUT2_F1_FLOOR)])
+def test_labelled_holdouts(planner, path, floor):
+    if not path.is_file():
+        pytest.skip(f"{path.name} missing")
     sys.path.insert(0, str(REPO / "benchmarks"))
     import semantic_accuracy as sa
 
-    items = sa.load_items(HOLDOUT)
+    items = sa.load_items(path)
     assert len(items) >= 150 and sum(1 for i in items if not i["expected"]) >= 40
     for it in items:  # labels point at the words they name
         for e in it["expected"]:
             assert it["text"].split()[e["word_index"]] == e["word"], it["id"]
-    res = sa.evaluate(
-        Planner(planner.library, planner.index, selector=EmbeddedSelector(planner.library)), items
-    )
-    assert res["f1"] >= HOLDOUT_F1_FLOOR, res["f1"]
-
-
-def test_labelled_second_holdout(planner):
-    if not HOLDOUT2.is_file():
-        pytest.skip("tests/data/semantic_sentences_holdout2.yaml missing")
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import semantic_accuracy as sa
-
-    items = sa.load_items(HOLDOUT2)
-    assert len(items) >= 150 and sum(1 for i in items if not i["expected"]) >= 40
-    for it in items:
-        for e in it["expected"]:
-            assert it["text"].split()[e["word_index"]] == e["word"], it["id"]
     res = sa.evaluate(Planner(planner.library, planner.index), items)
-    assert res["f1"] >= HOLDOUT2_F1_FLOOR, res["f1"]
+    assert res["f1"] >= floor, res["f1"]
 
 
 # -- the learned scorer ----------------------------------------------------------------------------
