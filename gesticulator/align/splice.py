@@ -42,8 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gesticulator.align.timing import PART_GROUPS, PlacedEvent, clip_time
 from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
-from gesticulator.motion.skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS
+from gesticulator.motion.skeleton import BODY_PARTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from gesticulator.rhythm.model import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from gesticulator.rhythm.representation import stand
 from gesticulator.types import Motion
 
 if TYPE_CHECKING:
@@ -54,16 +55,22 @@ FPS = 30.0
 FRAMES_PER_TOKEN = 4
 TOKEN_RATE = FPS / FRAMES_PER_TOKEN
 
-#: The joints the rhythm model generates (upper body and hands): where seams are checked.
-MODELLED_JOINTS: tuple[int, ...] = tuple(sorted(set(BODY_PARTS["upper"]) | set(BODY_PARTS["hands"])))
+#: The joints the rhythm model generates (pelvis, upper body and hands): where seams are checked
+#: and what is put back to the beat motion away from gestures. The legs follow the pelvis
+#: (re-solved with the feet planted at the end of `splice`).
+MODELLED_JOINTS: tuple[int, ...] = tuple(
+    sorted({JOINT_INDEX["pelvis"]} | set(BODY_PARTS["upper"]) | set(BODY_PARTS["hands"]))
+)
+
+PELVIS, SPINE1 = JOINT_INDEX["pelvis"], JOINT_INDEX["spine1"]
 
 #: Which crossfade window a joint uses.
 JOINT_CATEGORY: dict[int, str] = {}
 for _j, _name in enumerate(JOINT_NAMES):
     if _j in BODY_PARTS["left_hand"] or _j in BODY_PARTS["right_hand"]:
         JOINT_CATEGORY[_j] = "hand"
-    elif _j in BODY_PARTS["torso"]:
-        JOINT_CATEGORY[_j] = "torso"
+    elif _j in BODY_PARTS["torso"] or _j == JOINT_INDEX["pelvis"]:
+        JOINT_CATEGORY[_j] = "torso"  # the pelvis carries the trunk's posture with the spine
     elif _j in BODY_PARTS["head"]:
         JOINT_CATEGORY[_j] = "head"
     elif _j in BODY_PARTS["left_arm"] or _j in BODY_PARTS["right_arm"]:
@@ -194,7 +201,8 @@ class Layer:
 
 def event_joints(event: PlacedEvent, settings: BlendSettings) -> dict[int, float]:
     """{joint: weight scale} the event drives: its body parts, plus the torso (at `torso_follow`)
-    for arm gestures that do not list it."""
+    for arm gestures that do not list it. The pelvis stays the beat motion's: the spine takes its
+    rotation back where the torso follows a clip (`counter_rotate_trunk`)."""
     out: dict[int, float] = {}
     for part in event.body_parts:
         for j in BODY_PARTS.get(part, ()):
@@ -341,6 +349,25 @@ def apply_layers(base: Motion, layers: Sequence[Layer]) -> Motion:
         cur[live] = new[live]
         poses[sl, layer.joints] = cur
     return base.copy(poses=poses.reshape(base.num_frames, NUM_JOINTS * 3))
+
+
+def counter_rotate_trunk(motion: Motion, layers: Sequence[Layer]) -> Motion:
+    """Where a layer drives spine1 (the torso of an arm gesture), spine1 takes back the pelvis's
+    rotation in proportion to that weight: the hips keep swaying with the beat motion while the
+    chest, and so the arms, stand as in the clip (authored over an upright pelvis)."""
+    if not layers:
+        return motion
+    w = layer_weights(layers, motion.num_frames)[:, SPINE1]
+    frames = np.flatnonzero(w > 0)
+    if not len(frames):
+        return motion
+    rot = motion.rotations.astype(np.float64)
+    pelvis = axis_angle_to_quat(rot[frames, PELVIS])
+    ident = np.zeros_like(pelvis)
+    ident[:, 0] = 1.0
+    undo = qslerp(ident, pelvis * np.array([1.0, -1.0, -1.0, -1.0]), w[frames])
+    rot[frames, SPINE1] = quat_to_axis_angle(qmul(undo, axis_angle_to_quat(rot[frames, SPINE1])))
+    return motion.copy(poses=rot.reshape(motion.num_frames, NUM_JOINTS * 3))
 
 
 def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -590,6 +617,10 @@ def splice(
             seams.sort(key=lambda s: s.time)
     motion = apply_layers(stream, layers) if layers else stream.copy()
     motion = keep_beat(motion, stream, layers, settings.keep_beat, settings.beat_sigma)
+    motion = counter_rotate_trunk(motion, layers)
+    # The pelvis now partly comes from the beat motion (base layer): the legs go under it again.
+    poses, trans = stand(motion.rotations)
+    motion = motion.copy(poses=poses.reshape(motion.num_frames, NUM_JOINTS * 3), trans=trans)
     timings["splice"] = time.perf_counter() - t0
     return SpliceResult(motion, base, stream, layers, seams, forced, base_codes, spliced, plan, timings)
 
