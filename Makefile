@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   installs everything and runs the main job on the shipped example
+#   make demo   installs everything and animates the shipped presenter script (examples/talk.txt)
 #   make test   installs what the tests need and runs them
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/gesticulator export examples/hello_demo.npz --to npz,bvh,glb,mp4 \
-		--audio examples/hello_demo.wav -o $(OUT)
-	@echo "Open $(OUT)/hello_demo.mp4 (preview with sound), .bvh in Blender, .glb in any glTF viewer."
+	$(VENV)/bin/gesticulator speak @examples/talk.txt --seed 0 -o $(OUT)
+	@echo "Open $(OUT)/preview.mp4 (preview with sound), motion.bvh in Blender, motion.glb in any glTF viewer;"
+	@echo "timeline.json says what was chosen and why. Browse it: $(VENV)/bin/gesticulator view $(OUT)"
 
 # The Khronos glTF validator (npm) checks every GLB the tests write; without npm those tests skip.
 node-deps:
@@ -36,7 +36,9 @@ node-deps:
 test: setup node-deps
 	$(PY) -m pytest -q
 
+# Slow tests also check the Ray engine against the local one (the `ray` extra).
 test-slow: setup node-deps
+	$(PY) -m pip install --quiet -e ".[dev,ray]"
 	$(PY) -m pytest -q -m slow
 
 bench: setup

@@ -39,9 +39,13 @@ if TYPE_CHECKING:
     from gesticulator.library.store import Library
     from gesticulator.speech.markup import ScriptMarks
 
-# Gestures per minute of each density level, and the sliding window the budget is counted over.
-DENSITY_PER_MINUTE = {"low": 6.0, "normal": 12.0, "high": 20.0}
+# Semantic gestures per minute of each density level (a lively presenter makes one every 4-5 s),
+# and the sliding window the budget is counted over.
+DENSITY_PER_MINUTE = {"low": 6.0, "normal": 15.0, "high": 24.0}
 BUDGET_WINDOW_S = 20.0
+# The same gesture twice in a row is a repeat only this close together (apexes, seconds):
+# "three ideas… third" may both count three; "huge… huge" two seconds apart may not.
+REPEAT_WINDOW_S = 6.0
 # Seconds between two strokes: two-handed gestures / both one-handed / either a head gesture.
 MIN_SPACING = 1.0
 ONE_HAND_SPACING = 0.8
@@ -578,8 +582,9 @@ def schedule(
     BUDGET_WINDOW_S-second window (level = the event word's density: `marks.density_at` over the
     default `density`; "none" = no budget); at least `min_spacing` s between two apexes
     (`one_hand_spacing` when both gestures are one-handed, `head_spacing` when one is a head
-    gesture); never the same gesture twice in a row. `keep` events (e.g. forced by markup) are
-    placed first and always kept. Public so other selectors (the LLM one) can reuse it.
+    gesture); never the same gesture twice in a row within REPEAT_WINDOW_S seconds. `keep` events
+    (e.g. forced by markup) are placed first and always kept. Public so other selectors (the LLM
+    one) can reuse it.
     """
     hand = handedness or {}
 
@@ -612,9 +617,12 @@ def schedule(
                 continue
         before = [a for a in accepted if a.apex < e.apex]
         after = [a for a in accepted if a.apex > e.apex]
-        if before and max(before, key=lambda a: a.apex).gesture_id == e.gesture_id:
-            continue
-        if after and min(after, key=lambda a: a.apex).gesture_id == e.gesture_id:
+        prev = max(before, key=lambda a: a.apex) if before else None
+        nxt = min(after, key=lambda a: a.apex) if after else None
+        if any(
+            n is not None and n.gesture_id == e.gesture_id and abs(n.apex - e.apex) < REPEAT_WINDOW_S
+            for n in (prev, nxt)
+        ):
             continue
         accepted.append(e)
     return sorted(accepted, key=lambda e: e.apex)
