@@ -16,6 +16,8 @@ for name in (
     "semantic_accuracy.py",
     "motion_reference.py",
     "rhythm_eval.py",
+    "animate_eval.py",
+    "batch_throughput.py",
 ):
     print(f"\n## {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")

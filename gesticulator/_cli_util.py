@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gesticulator.errors import GesticulatorError
@@ -37,7 +38,8 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except GesticulatorError as e:
             if state["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            # escape: messages name extras like 'gesticulator[ray]', which rich would take as markup
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -48,7 +50,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if state["debug"]:
                 raise
             err_console.print(
-                f"[bold red]internal error:[/] {type(e).__name__}: {e} — rerun with --debug and report it",
+                f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} — rerun with --debug and report it",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -15,9 +15,12 @@ import typer
 from rich.table import Table
 
 from gesticulator._cli_util import console, frame_progress, friendly_errors, show_warnings_as_lines, state
+from gesticulator.batch.cli import register as register_batch_commands
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
 from gesticulator.rhythm.cli import register as register_rhythm_commands
+from gesticulator.service.cli import register as register_service_commands
+from gesticulator.viewer.cli import register as register_viewer_commands
 
 app = typer.Typer(
     name="gesticulator",
@@ -525,7 +528,11 @@ def plan(
         )
 
 
-register_rhythm_commands(app)  # generate, train, eval, data bootstrap (after the commands above)
+# Commands of the stage subpackages, after the commands above (their order in --help).
+register_rhythm_commands(app)  # generate, train, eval, data bootstrap
+register_batch_commands(app)  # batch
+register_service_commands(app)  # serve (fastapi/uvicorn imported only when it runs)
+register_viewer_commands(app)  # view
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The HTTP service (`gesticulator serve`): FastAPI app, SQLite job store, worker queue."""

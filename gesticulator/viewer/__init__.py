@@ -1,0 +1,1 @@
+"""`gesticulator view`: a local, offline web page that plays an output folder (three.js)."""
