@@ -45,13 +45,18 @@ from gesticulator.align.timing import (
     requests_from_plan,
     requests_from_timeline,
 )
-from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.errors import ExportError, GesticulatorError, InputFileError
 from gesticulator.types import Motion, SemanticPlan, Transcript
 
 TIMELINE_VERSION = 1
 OUTPUT_FORMATS = ("npz", "bvh", "glb", "mp4")
 DENSITIES = ("low", "normal", "high")
 ANALYSIS_SR = 16000  # audio is analysed at 16 kHz (features, prosody, ASR)
+LEAD_SILENCE_S = 0.5  # `speak`: silence before the first word
+
+
+class TranscriptWarning(UserWarning):
+    """A transcript given with a recording does not fit it (words out of order or past its end)."""
 
 
 class TimelineWarning(UserWarning):
@@ -268,8 +273,13 @@ class AnimationResult:
             timeline.save(tmp / "timeline.json")
             written["timeline"] = "timeline.json"
             _move_into(tmp, out, [v for k, v in written.items() if k != "timeline"] + ["timeline.json"])
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):  # a full disk, a read-only folder: one line, nothing half-written
+                raise ExportError(
+                    f"cannot write the outputs into {out}: {e.strerror or e}",
+                    "free disk space or choose a writable -o folder",
+                ) from e
             raise
         self.timeline.timings.update({k: v for k, v in timeline.timings.items() if k.startswith("save_")})
         return {k: out / v for k, v in written.items()}
@@ -452,28 +462,33 @@ class Gesticulator:
         marks = None
         t0 = time.perf_counter()
         if transcript is not None:
+            name = "the transcript"
             if isinstance(transcript, Transcript):
                 tr = transcript
             else:
                 from gesticulator.speech.transcripts import read_transcript
 
                 tp = Path(transcript).expanduser()
+                name = tp.name
                 if not tp.is_file():
                     raise InputFileError(f"transcript file not found: {tp}", "check the --transcript path")
                 tr = read_transcript(tp)
                 inputs.transcript_file = str(tp.resolve())
-            tr = split_long_sentences(tr)
+            tr = split_long_sentences(fit_transcript_to_audio(tr, len(samples) / ANALYSIS_SR, name))
             inputs.transcript_from = "transcript"
         else:
+            if script is not None:  # markup mistakes fail before the (slow) speech recognition
+                from gesticulator.speech.markup import strip_markup
+
+                text = _read_script(script)
+                plain, marks = strip_markup(text)
+                self.planner._check_forced(marks)
             asr = self.transcriber().transcribe(samples, sample_rate=ANALYSIS_SR)
             timings["asr"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             if script is not None:
                 from gesticulator.speech.align import align_script_to_words
-                from gesticulator.speech.markup import strip_markup
 
-                text = _read_script(script)
-                plain, marks = strip_markup(text)
                 tr = align_script_to_words(plain, asr)
                 inputs.script = text
                 inputs.transcript_from = "script+asr"
@@ -505,8 +520,14 @@ class Gesticulator:
         _check_density(density)
         if not str(text).strip():
             raise GesticulatorError("the script is empty", "give some text to speak")
+        from gesticulator.speech.markup import strip_markup
+
+        self.planner._check_forced(strip_markup(text)[1])  # markup mistakes fail before the voice speaks
         t0 = time.perf_counter()
-        speech = synthesize(text, voice=self.voice, sentence_pause=sentence_pause, seed=seed)
+        # A breath before the first word: a gesture on it ("Hello!") needs room for its preparation.
+        speech = synthesize(
+            text, voice=self.voice, sentence_pause=sentence_pause, seed=seed, lead_silence=LEAD_SILENCE_S
+        )
         timings = {"tts": time.perf_counter() - t0}
         inputs = TimelineInputs(script=text, transcript_from="tts")
         models = self.model_versions()
@@ -666,6 +687,37 @@ class Gesticulator:
             motion=result.motion, base_motion=result.base, timeline=timeline, quality=quality,
             audio=audio_path, stream=result.stream,
         )  # fmt: skip
+
+
+def fit_transcript_to_audio(transcript: Transcript, duration: float, name: str) -> Transcript:
+    """A transcript given with a recording must fit it: words out of time order are sorted (with a
+    warning) and words that start after the audio ends are dropped (with a warning), so a wrong or
+    mismatched transcript never places gestures outside the audio."""
+    words = list(transcript.words)
+    if not words:
+        return transcript
+    changed = False
+    if any(b.start < a.start for a, b in zip(words, words[1:], strict=False)):
+        warnings.warn(
+            f"{name}: words are not in time order; sorted them by start time — check the transcript",
+            TranscriptWarning,
+            stacklevel=3,
+        )
+        words.sort(key=lambda w: (w.start, w.end))
+        changed = True
+    inside = [w for w in words if w.start < duration]
+    if len(inside) < len(words):
+        warnings.warn(
+            f"{name}: {len(words) - len(inside)} of {len(words)} words start after the audio ends "
+            f"({duration:.2f} s); dropped them — check that the transcript belongs to this audio",
+            TranscriptWarning,
+            stacklevel=3,
+        )
+        words = inside
+        changed = True
+    if not changed:
+        return transcript
+    return Transcript(language=transcript.language, words=words, source=transcript.source, duration=duration)
 
 
 def split_long_sentences(transcript: Transcript, *, max_words: int = 40, pause: float = 0.3) -> Transcript:

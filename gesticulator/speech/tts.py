@@ -407,6 +407,7 @@ def speak(
     sentence_pause: float = 0.35,
     length_scale: float | None = None,
     seed: int = 0,
+    lead_silence: float = 0.0,
 ) -> SpeechResult:
     """Speak a script (markup allowed) and time each of its words.
 
@@ -415,10 +416,13 @@ def speak(
     `length_scale` > 1 speaks slower (Piper's default for the voice when None). `seed` seeds
     the voice's sampling noise: the same script, settings and seed give the same samples (for
     voices loaded by `load_voice`; a `SeededVoice` made without `per_call_seed` keeps the stream
-    its owner seeded, and a `PiperVoice` loaded elsewhere samples as Piper does).
+    its owner seeded, and a `PiperVoice` loaded elsewhere samples as Piper does). `lead_silence`
+    seconds of silence come before the first word (word times include it).
     """
     if sentence_pause < 0:
         raise ValueError(f"sentence_pause must be >= 0, got {sentence_pause}")
+    if lead_silence < 0:
+        raise ValueError(f"lead_silence must be >= 0, got {lead_silence}")
     if length_scale is not None and not length_scale > 0:
         raise ValueError(f"length_scale must be > 0, got {length_scale}")
     plain, marks = strip_markup(text_or_script)
@@ -434,19 +438,22 @@ def speak(
     with session.lock if seeded else contextlib.nullcontext():
         if seeded and session.per_call_seed:
             session.rng = np.random.default_rng(int(seed))
-        return _speak_words(pv, config, words, plain, marks, sentence_pause)
+        return _speak_words(pv, config, words, plain, marks, sentence_pause, lead_silence)
 
 
-def _speak_words(pv, config, words: list[str], plain: str, marks: ScriptMarks, sentence_pause: float):
+def _speak_words(
+    pv, config, words: list[str], plain: str, marks: ScriptMarks, sentence_pause: float, lead_silence: float
+):
     sr = int(pv.config.sample_rate)
     pause = np.zeros(int(round(sentence_pause * sr)), dtype=np.float32)
     t0 = time.perf_counter()
-    pieces: list[np.ndarray] = []
-    offset = 0  # samples so far
+    lead = np.zeros(int(round(lead_silence * sr)), dtype=np.float32)
+    pieces: list[np.ndarray] = [lead] if len(lead) else []
+    offset = len(lead)  # samples so far
     out_words: list[Word] = []
     sentences: list[Sentence] = []
     for first, last in sentence_spans(words):
-        if pieces:
+        if sentences:  # between sentences
             pieces.append(pause)
             offset += len(pause)
         forms = [
