@@ -769,13 +769,15 @@ def _warm_prosody_in_background():
 
 
 def _read_script(script: str | os.PathLike) -> str:
-    """A script from a file (.txt/.md or any existing path) or the text itself."""
+    """A script from a file (a Path, or a one-line string ending in .txt/.md) or the text itself.
+    Other strings are never probed as paths: a service passing user text through cannot be made
+    to read a server file."""
     text = str(script)
     p = Path(text).expanduser()
     looks_like_file = isinstance(script, os.PathLike) or (
         "\n" not in text and len(text) < 4096 and p.suffix.lower() in (".txt", ".md")
     )
-    if looks_like_file or (len(text) < 4096 and "\n" not in text and p.is_file()):
+    if looks_like_file:
         if not p.is_file():
             raise InputFileError(f"script file not found: {p}", "check the --script path")
         try:

@@ -72,6 +72,10 @@ def info(
     table.add_row("file", str(motion_file))
     if motion_file.suffix.lower() == ".bvh":
         bvh = read_bvh(motion_file)
+        if bvh.num_frames == 0:
+            import warnings
+
+            warnings.warn(f"{motion_file.name} has zero frames: only its skeleton is described", stacklevel=1)
         table.add_row("format", "BVH")
         table.add_row("joints", f"{bvh.num_joints} (root {bvh.names[0]})")
         table.add_row("frames", f"{bvh.num_frames} at {bvh.fps:g} fps = {bvh.num_frames / bvh.fps:.2f} s")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gesticulator.api import AnimationResult, Gesticulator, Timeline
 from gesticulator.cli import app
-from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.errors import ExportError, GesticulatorError, InputFileError
 from gesticulator.io import load_npz
 from gesticulator.resources import example
 from gesticulator.speech.transcripts import write_transcript
@@ -92,12 +92,12 @@ def test_save_writes_every_output_or_nothing(hello, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(gesticulator.io.glb, "save_glb", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(ExportError, match="disk full — free disk space"):
         hello.save(tmp_path / "fresh", formats=("npz", "glb"))
     assert not (tmp_path / "fresh").exists()
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "notes.txt").write_text("mine")
-    with pytest.raises(OSError):
+    with pytest.raises(ExportError, match="disk full — free disk space"):
         hello.save(tmp_path / "kept", formats=("npz", "glb"))
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "out"]  # no temporary folders left

@@ -21,7 +21,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ExportError(
             f"cannot create output folder {final.parent}: {e.strerror}", "choose a writable folder"
         ) from e
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as e:  # a read-only folder, a full disk
+        raise ExportError(
+            f"cannot write into {final.parent}: {e.strerror}", "choose a writable folder"
+        ) from e
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes 0600 files and rename keeps the mode; give outputs the usual umask mode.

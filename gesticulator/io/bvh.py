@@ -150,6 +150,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
     tokens: list[tuple[int, list[str]]] = [(i + 1, ln.split()) for i, ln in enumerate(lines) if ln.strip()]
 
     def fail(line: int, what: str) -> InputFileError:
+        what = what if what.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in what)
         return InputFileError(
             f"{source} line {line}: {what}", "check the BVH file (is it truncated or edited by hand?)"
         )
@@ -208,6 +209,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
                 raise fail(line, f"OFFSET has non-numeric values: {' '.join(tok[1:])}") from None
             if len(vals) != 3:
                 raise fail(line, "OFFSET needs three numbers")
+            if not all(np.isfinite(vals)):
+                raise fail(line, f"OFFSET has non-finite values: {' '.join(tok[1:4])}")
             if stack[-1] == -2:
                 end_sites[stack[-2]] = np.asarray(vals)
             else:
@@ -225,6 +228,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
             for c in chans:
                 if c not in _AXES and c not in _POS:
                     raise fail(line, f"unknown channel {c!r}")
+            if len(set(chans)) != len(chans):
+                raise fail(line, f"a channel is listed twice: {' '.join(chans)}")
             channels[stack[-1]] = chans
         elif key == "MOTION":
             break
@@ -252,8 +257,11 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
         frame_time = float(header(pos + 2, "Frame Time:"))
     except ValueError:
         raise fail(tokens[pos + 1][0], "Frames/Frame Time are not numbers") from None
-    if not (frame_time > 0 and np.isfinite(frame_time)):
-        raise fail(tokens[pos + 2][0], f"Frame Time must be positive, got {frame_time}")
+    if num_frames < 0:
+        raise fail(tokens[pos + 1][0], f"Frames must not be negative, got {num_frames}")
+    # 1 / frame_time must be a finite frame rate too (a denormal Frame Time would overflow it).
+    if not (frame_time > 0 and np.isfinite(frame_time) and np.isfinite(1.0 / frame_time)):
+        raise fail(tokens[pos + 2][0], f"Frame Time must be positive (seconds per frame), got {frame_time}")
 
     columns, total = [], 0
     for c in channels:
@@ -265,7 +273,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhData:
         motion = np.zeros((0, total))
     else:
         try:
-            motion = np.loadtxt(io.StringIO(data_text), dtype=np.float64, ndmin=2)
+            # comments=None: BVH has no comments, so a '#' is corrupt data, not a line to skip.
+            motion = np.loadtxt(io.StringIO(data_text), dtype=np.float64, ndmin=2, comments=None)
         except ValueError as e:
             raise InputFileError(
                 f"{source}: motion data is malformed ({e})", "the file is truncated or corrupt; re-export it"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,12 @@ class Library:
         for r in roots:
             if not r.is_dir():
                 raise InputFileError(f"gesture library folder not found: {r}", "check the --library path")
+            if not (r / GESTURES_DIR).is_dir() and any(r.glob("*.y*ml")):  # files one level too high
+                warnings.warn(
+                    f"library folder {r} has YAML files but no {GESTURES_DIR}/ folder: they are not loaded"
+                    f" — move the gesture files into {r / GESTURES_DIR}",
+                    stacklevel=2,
+                )
         user = user_library_dir()
         if (
             include_user

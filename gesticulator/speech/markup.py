@@ -191,6 +191,8 @@ def _where(text: str, pos: int) -> str:
 
 
 def _err(text: str, pos: int, problem: str, fix: str) -> MarkupError:
+    if not problem.isprintable():  # keep the message on one line whatever the tag holds
+        problem = "".join(c if c.isprintable() else repr(c)[1:-1] for c in problem)
     return MarkupError(f"script markup: {problem} at {_where(text, pos)}", fix)
 
 
@@ -230,7 +232,8 @@ def strip_markup(text: str) -> tuple[str, ScriptMarks]:
             raise _err(text, m.start(), "']' without a matching '['", _MARKUP_HELP)
         close = text.find("]", m.end())
         nxt_open = text.find("[", m.end())
-        if close < 0 or (0 <= nxt_open < close):
+        # A tag never spans lines: "[gesture:x" followed by a line break is a missing ']'.
+        if close < 0 or (0 <= nxt_open < close) or len(text[m.start() : close + 1].splitlines()) > 1:
             raise _err(
                 text, m.start(), f"unclosed tag {text[m.start() : m.start() + 20]!r}", "close it with ']'"
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -95,7 +96,7 @@ def write_transcript(transcript: Transcript, path: str | os.PathLike) -> Path:
 def _decode(p: Path, data: bytes) -> str:
     """Text from bytes: BOMs first (Praat writes UTF-16 with a BOM), then UTF-8, then Latin-1."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", errors="replace")  # a stray surrogate must not crash the read
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if len(data) >= 4 and b"\x00" in data[:4]:  # UTF-16 without a BOM: every other byte is NUL
@@ -108,7 +109,13 @@ def _decode(p: Path, data: bytes) -> str:
 
 def _bad(p: Path, problem: str, fix: str, line: int | None = None) -> InputFileError:
     where = f"{p.name} line {line}" if line else p.name
-    return InputFileError(f"{where}: {problem}", fix)
+    return InputFileError(f"{where}: {_one_line(problem)}", fix)
+
+
+def _one_line(s: str) -> str:
+    """Escape line breaks and other unprintable characters that came from the file (a JSON key
+    with a newline, a label with a form feed) so the error stays on one line."""
+    return s if s.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -119,6 +126,10 @@ def _read_json(p: Path, text: str) -> Transcript:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise _bad(p, f"not valid JSON ({e.msg}, column {e.colno})", "fix the JSON syntax", e.lineno) from e
+    except RecursionError:
+        raise _bad(p, "JSON nested too deeply", _JSON_FIX) from None
+    except ValueError as e:  # e.g. an integer literal beyond Python's 4300-digit limit
+        raise _bad(p, f"not valid JSON ({str(e).splitlines()[0][:80]})", "fix the JSON values") from None
     if isinstance(data, list):
         data = {"words": data}
     if not isinstance(data, dict):
@@ -194,7 +205,16 @@ class _TokenStream:
         kind, value, line = self._next(what)
         if kind != "num":
             raise _bad(self.p, f"expected {what} (a number), found {value!r}", _TG_FIX, line)
-        return float(value), line
+        x = float(value)
+        if not math.isfinite(x):  # "1e999" tokenises as a number but overflows to inf
+            raise _bad(self.p, f"{what} is out of range: {value[:40]}", _TG_FIX, line)
+        return x, line
+
+    def count(self, what: str) -> int:
+        x, line = self.number(what)
+        if x < 0 or x != int(x):
+            raise _bad(self.p, f"{what} must be a whole number >= 0, found {x:g}", _TG_FIX, line)
+        return int(x)
 
     def flag(self) -> str:
         kind, value, line = self._next("<exists>")
@@ -216,24 +236,24 @@ def _read_textgrid(p: Path, text: str) -> Transcript:
     xmax, _ = ts.number("xmax")
     if ts.flag() == "<absent>":
         raise _bad(p, "the TextGrid has no tiers", "export the grid with its word tier")
-    n_tiers, _ = ts.number("the number of tiers")
+    n_tiers = ts.count("the number of tiers")
     tiers: list[tuple[str, list[tuple[float, float, str, int]]]] = []
-    for _ in range(int(n_tiers)):
+    for _ in range(n_tiers):
         tier_class = ts.string("a tier class")
         name = ts.string("a tier name")
         ts.number("tier xmin")
         ts.number("tier xmax")
-        size, _ = ts.number("the number of intervals")
+        size = ts.count("the number of intervals")
         if tier_class == "IntervalTier":
             items = []
-            for _ in range(int(size)):
+            for _ in range(size):
                 start, line = ts.number("interval xmin")
                 end, _ = ts.number("interval xmax")
                 label = ts.string("interval text")
                 items.append((start, end, label, line))
             tiers.append((name, items))
         elif tier_class == "TextTier":  # point tier: time + mark; not words, skip it
-            for _ in range(int(size)):
+            for _ in range(size):
                 ts.number("point time")
                 ts.string("point mark")
         else:
@@ -267,7 +287,8 @@ def _word_tier(tiers: list) -> tuple:
 
 # -- SRT / WebVTT ----------------------------------------------------------------------------------
 
-_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
+# Hours are bounded (a thousand years of video) so a corrupt timing is an error, not an overflow.
+_TIME = r"(?:(\d{1,7}):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
 _CUE_TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}(.*)$")
 # Speaker labels: "JOHN:", "DR. SMITH:" (all capitals) or ">> " / "- " dialogue markers.
 _SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+|[A-Z][A-Z0-9 .'\-]{1,30}:\s+)")
