@@ -6,7 +6,8 @@ import contextlib
 import functools
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +15,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gesticulator.errors import GesticulatorError
+
+# Options shared by the commands that animate (animate, speak, batch, serve): one definition each.
+ModelOption = Annotated[
+    str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
+]
+LibraryOption = Annotated[
+    list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
+]
+PreviewSizeOption = Annotated[int, typer.Option("--size", help="Preview video size in pixels.")]
+DensityOption = Annotated[str, typer.Option("--density", help="low | normal | high gestures per minute.")]
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line at any width

@@ -298,15 +298,20 @@ def _move_into(tmp: Path, out: Path, names: list[str]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def check_formats(formats: Sequence[str] | str) -> list[str]:
+def check_formats(formats: Sequence[str] | str, *, what: str = "output") -> list[str]:
+    """Output formats from "npz,bvh" or a list (case, dots and repeats forgiven), each one of
+    OUTPUT_FORMATS; the one parser behind the CLI, batch manifests and the HTTP service."""
     if isinstance(formats, str):
         formats = formats.split(",")
     out = [f.strip().lower().lstrip(".") for f in formats if f.strip()]
     unknown = [f for f in out if f not in OUTPUT_FORMATS]
-    if unknown:
-        raise GesticulatorError(
-            f"unknown output format(s): {', '.join(unknown)}", f"use some of {', '.join(OUTPUT_FORMATS)}"
+    if unknown or not out:
+        problem = (
+            f"unknown {what} format {', '.join(repr(f) for f in unknown)}"
+            if unknown
+            else f"no {what} format given"
         )
+        raise GesticulatorError(problem, f"use some of {', '.join(OUTPUT_FORMATS)}")
     return list(dict.fromkeys(out))
 
 

@@ -14,7 +14,17 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from gesticulator._cli_util import console, frame_progress, friendly_errors, show_warnings_as_lines, state
+from gesticulator._cli_util import (
+    DensityOption,
+    LibraryOption,
+    ModelOption,
+    PreviewSizeOption,
+    console,
+    frame_progress,
+    friendly_errors,
+    show_warnings_as_lines,
+    state,
+)
 from gesticulator.batch.cli import register as register_batch_commands
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
@@ -31,8 +41,6 @@ app = typer.Typer(
 )
 app.add_typer(library_app, name="library")
 
-EXPORT_FORMATS = ("npz", "bvh", "glb", "mp4")
-
 
 @app.callback()
 def _root(
@@ -44,14 +52,9 @@ def _root(
 
 
 def _parse_formats(to: str) -> list[str]:
-    formats = [f.strip().lower().lstrip(".") for f in to.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in EXPORT_FORMATS]
-    if unknown or not formats:
-        raise GesticulatorError(
-            f"unknown export format(s): {', '.join(unknown) or '(none given)'}",
-            f"use a comma-separated list of {', '.join(EXPORT_FORMATS)}",
-        )
-    return list(dict.fromkeys(formats))
+    from gesticulator.api import check_formats
+
+    return check_formats(to, what="export")
 
 
 def _check_audio(audio: Path | None) -> None:
@@ -121,7 +124,7 @@ def export(
         str | None, typer.Option("--name", help="Output file stem (default: the input's).")
     ] = None,
     bvh_units: Annotated[str, typer.Option("--bvh-units", help="BVH units: cm or m.")] = "cm",
-    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+    size: PreviewSizeOption = 512,
 ) -> None:
     """Convert a motion into BVH, GLB (skinned mannequin), npz and an MP4 preview with sound."""
     from gesticulator.io import load_motion, save_bvh, save_npz
@@ -314,20 +317,14 @@ def animate(
             "--llm", help="PROVIDER:MODEL (openai:…, ollama:…, llamacpp:PATH, hf:…) picks the gestures."
         ),
     ] = None,
-    density: Annotated[
-        str, typer.Option("--density", help="low | normal | high gestures per minute.")
-    ] = "normal",
+    density: DensityOption = "normal",
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same motion.")] = 0,
-    model: Annotated[
-        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
-    ] = "default",
-    library: Annotated[
-        list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
-    ] = None,
+    model: ModelOption = "default",
+    library: LibraryOption = None,
     formats: Annotated[
         str, typer.Option("--formats", help="Comma-separated: npz,bvh,glb,mp4.")
     ] = "npz,bvh,glb,mp4",
-    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+    size: PreviewSizeOption = 512,
 ) -> None:
     """Animate speech: motion.npz/.bvh/.glb, preview.mp4 (with sound) and timeline.json."""
     from gesticulator.api import check_formats
@@ -375,20 +372,14 @@ def speak(
         bool, typer.Option("--audio-only", help="Only the speech (wav + transcript), no animation.")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same speech and motion.")] = 0,
-    density: Annotated[
-        str, typer.Option("--density", help="low | normal | high gestures per minute.")
-    ] = "normal",
+    density: DensityOption = "normal",
     llm: Annotated[str | None, typer.Option("--llm", help="PROVIDER:MODEL picks the gestures.")] = None,
-    model: Annotated[
-        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
-    ] = "default",
-    library: Annotated[
-        list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
-    ] = None,
+    model: ModelOption = "default",
+    library: LibraryOption = None,
     formats: Annotated[
         str, typer.Option("--formats", help="Comma-separated: npz,bvh,glb,mp4.")
     ] = "npz,bvh,glb,mp4",
-    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+    size: PreviewSizeOption = 512,
 ) -> None:
     """Speak a presenter's script with the bundled voice and animate it: the wav and its word-timed
     transcript, plus motion.npz/.bvh/.glb, preview.mp4 and timeline.json (unless --audio-only)."""
@@ -459,9 +450,7 @@ def plan(
         str | None,
         typer.Option("--llm", help="PROVIDER:MODEL (openai:…, ollama:…, llamacpp:PATH, hf:…, smollm2)."),
     ] = None,
-    density: Annotated[
-        str, typer.Option("--density", help="low | normal | high gestures per minute.")
-    ] = "normal",
+    density: DensityOption = "normal",
     library: Annotated[
         list[Path] | None,
         typer.Option("--library", "-l", help="Extra library folders layered over the default."),

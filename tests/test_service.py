@@ -110,7 +110,7 @@ def test_limits_and_bad_input(tmp_path):
         for body, msg in (
             ({}, "nothing to animate"),
             ({"script": "Hi.", "density": "huge"}, "density must be one of"),
-            ({"script": "Hi.", "formats": "npz,fbx"}, "unknown format(s): fbx"),
+            ({"script": "Hi.", "formats": "npz,fbx"}, "unknown output format 'fbx'"),
             ({"script": "Hi.", "seed": "x"}, "seed must be an integer"),
             ({"script": "Hi.", "colour": "red"}, "unknown field(s): colour"),
         ):

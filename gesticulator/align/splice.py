@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gesticulator.align.timing import PART_GROUPS, PlacedEvent, clip_time
 from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
 from gesticulator.motion.skeleton import BODY_PARTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
-from gesticulator.rhythm.model import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from gesticulator.rhythm import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from gesticulator.rhythm.representation import stand
 from gesticulator.types import Motion
 

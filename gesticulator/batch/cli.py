@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from gesticulator._cli_util import console, err_console, friendly_errors
+from gesticulator._cli_util import (
+    LibraryOption,
+    ModelOption,
+    PreviewSizeOption,
+    console,
+    err_console,
+    friendly_errors,
+)
 
 
 def _default_workers() -> int:
@@ -54,13 +61,9 @@ def batch(
     llm: Annotated[
         str | None, typer.Option("--llm", help="PROVIDER:MODEL picks the gestures (rows may name their own).")
     ] = None,
-    model: Annotated[
-        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
-    ] = "default",
-    library: Annotated[
-        list[Path] | None, typer.Option("--library", "-l", help="Extra gesture library folders.")
-    ] = None,
-    size: Annotated[int, typer.Option("--size", help="Preview video size in pixels.")] = 512,
+    model: ModelOption = "default",
+    library: LibraryOption = None,
+    size: PreviewSizeOption = 512,
 ) -> None:
     """Animate many recordings: progress, per-item status in OUTDIR/batch.jsonl, resume after a crash.
 

@@ -288,14 +288,12 @@ def _formats(value: Any, where: str) -> tuple[str, ...] | None:
         parts = re.split(r"[,;|\s]+", value)
     else:
         raise ManifestError(f'{where}: formats must be text like "npz,bvh" or a list', "e.g. npz,bvh,glb,mp4")
-    fmts = [p.strip().lower().lstrip(".") for p in parts if p.strip()]
-    unknown = [f for f in fmts if f not in OUTPUT_FORMATS]
-    if unknown or not fmts:
-        raise ManifestError(
-            f"{where}: unknown output format {unknown[0] if unknown else '(none)'!r}",
-            f"use some of {', '.join(OUTPUT_FORMATS)}",
-        )
-    return tuple(dict.fromkeys(fmts))
+    from gesticulator.api import check_formats
+
+    try:
+        return tuple(check_formats(parts))
+    except GesticulatorError as e:
+        raise ManifestError(f"{where}: {e.problem}", e.fix) from None
 
 
 def _read_folder(folder: Path) -> Manifest:

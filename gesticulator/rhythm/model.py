@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.rhythm import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from gesticulator.rhythm.features import (
     FEATURE_DIM,
     FEATURE_VERSION,
@@ -61,13 +62,6 @@ class ForcedSpan:
     @property
     def end_token(self) -> int:
         return self.start_token + int(np.asarray(self.codes).shape[0])
-
-
-#: Sampling defaults: the model's own distribution, untrimmed. A lower temperature or a top-k cut
-#: trims the fast, large beats first: on held-out BEAT2 audio (benchmarks/rhythm_eval.py) hand
-#: speed was 0.58x the real take at 0.9 / top-k 64 and 0.68x at 1.0 / no cut, BC 0.707 vs 0.741.
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_TOP_K: int | None = None
 
 
 def default_checkpoint_dir() -> Path:

@@ -251,7 +251,13 @@ class EmbeddedSelector:
         rivals: dict[int, set[str]] = {}
         for c in cands:
             rivals.setdefault(c.word_index, set()).add(c.gesture_id)
-        phrases = [w for w in windows if w.kind != "sentence" and w.last_word > w.first_word]
+        # the 2-4 word windows holding each word, with their scores per gesture
+        phrases: dict[int, list[dict[str, float]]] = {}
+        for w in windows:
+            if w.kind != "sentence" and w.last_word > w.first_word:
+                hits = {h.gesture_id: h.score for h in w.hits}
+                for i in range(w.first_word, w.last_word + 1):
+                    phrases.setdefault(i, []).append(hits)
         for c in cands:
             c.features = candidate_features(
                 c, transcript, norms, sent_scores, self.category, len(rivals[c.word_index]) - 1
@@ -259,12 +265,7 @@ class EmbeddedSelector:
             # Does the meaning survive the word's neighbours? "big" alone is big_wide; "a big fan"
             # is not. The best score for the gesture of a 2-4 word window holding the word.
             context = max(
-                (
-                    next((h.score for h in w.hits if h.gesture_id == c.gesture_id), 0.0)
-                    for w in phrases
-                    if w.first_word <= c.word_index <= w.last_word
-                ),
-                default=c.word_score,
+                (hits.get(c.gesture_id, 0.0) for hits in phrases.get(c.word_index, ())), default=c.word_score
             )
             c.features["context_score"] = context
             c.features["context_drop"] = max(0.0, max(c.word_score, c.score) - context)

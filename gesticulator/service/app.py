@@ -33,11 +33,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
+from gesticulator.api import OUTPUT_FORMATS as FORMATS
+from gesticulator.api import check_formats
 from gesticulator.errors import GesticulatorError
 from gesticulator.service.jobs import FILE_NAMES, Job, JobQueue, JobStore, Runner
 
 DENSITIES = ("low", "normal", "high")
-FORMATS = ("npz", "bvh", "glb", "mp4")
 MEDIA_TYPES = {
     ".npz": "application/octet-stream",
     ".bvh": "text/plain; charset=utf-8",
@@ -195,13 +196,10 @@ def _parse_options(fields: dict[str, Any]) -> JobOptions:
             raw = raw.split(",")
         if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
             raise HTTPException(422, "formats must be a comma-separated string or a list of strings")
-        formats = [f.strip().lower().lstrip(".") for f in raw if f.strip()]
-        bad = [f for f in formats if f not in FORMATS]
-        if bad or not formats:
-            raise HTTPException(
-                422, f"unknown format(s): {', '.join(bad) or '(none)'} — use some of {', '.join(FORMATS)}"
-            )
-        formats = list(dict.fromkeys(formats))
+        try:
+            formats = check_formats(raw)
+        except GesticulatorError as e:
+            raise HTTPException(422, str(e)) from None
     script = fields.get("script")
     if script is not None and not isinstance(script, str):
         raise HTTPException(422, "script must be text")

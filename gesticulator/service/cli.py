@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gesticulator._cli_util import console, err_console, friendly_errors
+from gesticulator._cli_util import ModelOption, console, err_console, friendly_errors
 from gesticulator.errors import GesticulatorError, MissingDependencyError
 
 DEFAULT_DATA = Path("~/.local/share/gesticulator/service")
@@ -72,9 +72,7 @@ def serve(
     max_script_chars: Annotated[
         int, typer.Option("--max-script-chars", help="Longest script accepted (422 above).")
     ] = 10_000,
-    model: Annotated[
-        str, typer.Option("--model", help="Rhythm model: 'default', an exported checkpoint or a run folder.")
-    ] = "default",
+    model: ModelOption = "default",
 ) -> None:
     """HTTP service: POST audio or a script to /v1/jobs, poll, download the results (docs at /docs)."""
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gesticulator.io.bvh import motion_to_bvh_text
 from tests.conftest import smooth_motion
+from tests.test_transcripts import LONG_TG, SHORT_TG
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,78 +113,7 @@ Frame Time: 0.04
 1 91 2 90 0 0 0 10 0.5 -5 30 -90 -45 8.5 -10
 """
 
-LONG_TG = '''File type = "ooTextFile"
-Object class = "TextGrid"
-
-xmin = 0
-xmax = 2.5
-tiers? <exists>
-size = 2
-item []:
-    item [1]:
-        class = "IntervalTier"
-        name = "phones"
-        xmin = 0
-        xmax = 2.5
-        intervals: size = 1
-        intervals [1]:
-            xmin = 0
-            xmax = 2.5
-            text = "HH"
-    item [2]:
-        class = "IntervalTier"
-        name = "words"
-        xmin = 0
-        xmax = 2.5
-        intervals: size = 4
-        intervals [1]:
-            xmin = 0
-            xmax = 0.3
-            text = ""
-        intervals [2]:
-            xmin = 0.3
-            xmax = 0.8
-            text = "hello"
-        intervals [3]:
-            xmin = 0.8
-            xmax = 1.4
-            text = "say ""hi"""
-        intervals [4]:
-            xmin = 1.4
-            xmax = 2.5
-            text = "sil"
-'''
-
-SHORT_TG = """File type = "ooTextFile"
-Object class = "TextGrid"
-
-0
-2.5
-<exists>
-2
-"TextTier"
-"events"
-0
-2.5
-1
-1.0
-"click"
-"IntervalTier"
-"Speaker A"
-0
-2.5
-3
-0
-0.3
-""
-0.3
-0.8
-"hello"
-0.8
-2.5
-"world"
-"""
-
+# The TextGrid fixtures of the reader tests seed the fuzzer too (one copy of each).
 EMPTY_TIER_TG = """File type = "ooTextFile"
 Object class = "TextGrid"
 
