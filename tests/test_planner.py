@@ -23,12 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "tests" / "data" / "semantic_sentences.yaml"
 HOLDOUT = REPO / "tests" / "data" / "semantic_sentences_holdout.yaml"
 HOLDOUT2 = REPO / "tests" / "data" / "semantic_sentences_holdout2.yaml"
+HOLDOUT3 = REPO / "tests" / "data" / "semantic_sentences_holdout3.yaml"
 # Regression floors, a little under what the shipped selector (with its learned scorer) measures
-# (benchmarks/semantic_accuracy.py): test split F1 0.789, holdout 0.683 (both in the scorer's
-# training data), the second independently written holdout 0.669 (below the 0.75).
+# (benchmarks/semantic_accuracy.py): test split F1 0.786, holdout 0.653, holdout2 0.701 (all three
+# in the scorer's training data), the third independently written holdout 0.670 (below the
+# issue's 0.75).
 TEST_F1_FLOOR = 0.74
-HOLDOUT_F1_FLOOR = 0.64
-HOLDOUT2_F1_FLOOR = 0.63
+HOLDOUT_F1_FLOOR = 0.61
+HOLDOUT2_F1_FLOOR = 0.65
+HOLDOUT3_F1_FLOOR = 0.62
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,18 @@ def test_clear_sentences(planner, text, gesture, word):
 def test_counting(planner):
     ev = _events(planner, "First, we cut costs. Second, we grow sales. Third, we hire.")
     assert [g for g, _ in ev if g.startswith("count_")] == ["count_one", "count_two", "count_three"]
+
+
+def test_numbers_in_bigger_numbers_and_labels_are_not_counted(planner):
+    # "two hundred", "three million", "platform two", "page 4": a quantity or a label, not a list
+    for text in (
+        "The banner should be two hundred pixels wide.",
+        "The city has three million residents.",
+        "The train leaves from platform two.",
+        "The diagram is on page 4 of the handout.",
+    ):
+        assert not [g for g, _ in _events(planner, text) if g.startswith("count_")], text
+    assert ("count_two", "two") in _events(planner, "There are two reasons for this.")
 
 
 def test_function_words_never_get_events(planner):
@@ -184,7 +199,9 @@ def test_labelled_test_split(planner):
     assert res["f1"] >= TEST_F1_FLOOR, res["f1"]
 
 
-@pytest.mark.parametrize("path,floor", [(HOLDOUT, HOLDOUT_F1_FLOOR), (HOLDOUT2, HOLDOUT2_F1_FLOOR)])
+@pytest.mark.parametrize(
+    "path,floor", [(HOLDOUT, HOLDOUT_F1_FLOOR), (HOLDOUT2, HOLDOUT2_F1_FLOOR), (HOLDOUT3, HOLDOUT3_F1_FLOOR)]
+)
 def test_labelled_holdouts(planner, path, floor):
     if not path.is_file():
         pytest.skip(f"{path.name} missing")

@@ -64,8 +64,17 @@ COUNT_IDS = {1: "count_one", 2: "count_two", 3: "count_three", 4: "count_four", 
 COUNT_NUMBER = {v: k for k, v in COUNT_IDS.items()}
 ENUMERATION_CONFIDENCE = 0.9  # a count continuing a run of counts ("first… second…")
 # "one of them", "two more", "no one": a number that does not enumerate
-_NOT_COUNTED_NEXT = frozenset("of another day more percent".split())
-_NOT_COUNTED_PREV = frozenset("no any every some the this that which each".split())
+# A number is part of a bigger number ("two hundred", "three million", "five percent"), or a
+# label after a noun that names a place or an item of a series ("platform two", "gate three",
+# "page four", "room five"): neither is a speaker counting on their fingers.
+_SCALE_WORDS = (
+    "hundred hundreds thousand thousands million millions billion billions trillion dozen percent %"
+)
+_NOT_COUNTED_NEXT = frozenset(f"of another day more {_SCALE_WORDS} point".split())
+_NOT_COUNTED_PREV = frozenset(
+    "no any every some the this that which each platform gate page room floor terminal track "
+    "channel bus route exit apartment suite seat row table figure appendix version".split()
+)
 WH_WORDS = frozenset("why what how where which who".split())
 # Quantity words that show a count as clearly as a number does ("both teams", "a single line").
 COUNT_QUANTITY_WORDS = frozenset("both single twice pair couple".split())
@@ -387,7 +396,12 @@ class EmbeddedSelector:
                     and prev not in _NOT_COUNTED_PREV
                 ):
                     num = CARDINALS[n]
-                elif n.isdigit() and 1 <= int(n) <= 5 and nxt not in ("percent", "%"):
+                elif (
+                    n.isdigit()
+                    and 1 <= int(n) <= 5
+                    and nxt not in _NOT_COUNTED_NEXT
+                    and prev not in _NOT_COUNTED_PREV
+                ):
                     num = int(n)
                 if num is None:
                     continue
