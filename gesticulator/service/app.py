@@ -30,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -279,7 +280,9 @@ def create_app(
         yield
         queue.stop()
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI / ReDoc scripts from the package instead of a CDN, so
+    # /docs works on the offline machines this service is meant for.
+    app = FastAPIOffline(
         title="gesticulator",
         version=__version__,
         description="Speech (an audio upload) or a script in, SMPL-X co-speech gesture animation out. "
