@@ -9,7 +9,16 @@ PY := $(VENV)/bin/python
 TORCH_PIP_ARGS ?=
 OUT ?= out/demo
 
-.PHONY: setup demo test test-slow bench node-deps clean
+# FBX export runs Blender in its own process. `make blender` puts bpy (from PyPI) in its own
+# environment: it pins its own numpy, so never in $(VENV). bpy 5.0 is built for Python 3.11 only;
+# with another Python, pass one (make blender BLENDER_PYTHON=python3.11) or `apt install blender`.
+BLENDER_VENV ?= .venv-blender
+BLENDER_PYTHON ?= $(PYTHON)
+BPY_VERSION ?= 5.0.1
+# `make test-blender BLENDER=/usr/bin/blender` tests against an installed Blender instead.
+BLENDER ?=
+
+.PHONY: setup demo test test-slow test-blender blender bench node-deps clean
 
 setup: $(VENV)/.installed
 
@@ -41,8 +50,28 @@ test-slow: setup node-deps
 	$(PY) -m pip install --quiet -e ".[dev,ray]"
 	$(PY) -m pytest -q -m slow
 
+blender: $(BLENDER_VENV)/.installed
+
+$(BLENDER_VENV)/.installed:
+	@$(BLENDER_PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else f"bpy $(BPY_VERSION) needs Python 3.11, $(BLENDER_PYTHON) is {v[0]}.{v[1]}: run make blender BLENDER_PYTHON=python3.11, or apt install blender (then FBX export finds it on PATH)")'
+	$(BLENDER_PYTHON) -m venv $(BLENDER_VENV)
+	$(BLENDER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	# about 1 GB and a minute: Blender itself, as a Python module
+	$(BLENDER_VENV)/bin/python -m pip install --quiet bpy==$(BPY_VERSION)
+	$(BLENDER_VENV)/bin/python -c 'import bpy; print("bpy", bpy.app.version_string, "ready in $(BLENDER_VENV)")'
+	touch $@
+
+# The tests that run Blender for real (FBX export and re-import, BVH/GLB opened in Blender).
+test-blender: setup
+ifeq ($(BLENDER),)
+	$(MAKE) blender
+	GESTICULATOR_BLENDER=$(abspath $(BLENDER_VENV))/bin/python GESTICULATOR_BLENDER_PYTHON=$(abspath $(BLENDER_VENV))/bin/python $(PY) -m pytest -q -m blender
+else
+	GESTICULATOR_BLENDER=$(BLENDER) $(PY) -m pytest -q -m blender
+endif
+
 bench: setup
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) out build dist tests/gltf_validator/node_modules
+	rm -rf $(VENV) $(BLENDER_VENV) out build dist tests/gltf_validator/node_modules

@@ -4,7 +4,8 @@ import runpy
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# asr_long_audio.py (a 60-minute file, ~10 minutes) is left out; run it on its own.
+# asr_long_audio.py (a 60-minute file, ~10 minutes) and long_audio_rss.py (animate on 60 minutes,
+# ~5 minutes) are left out; run them on their own.
 for name in (
     "io_speed.py",
     "render_speed.py",

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -46,17 +45,20 @@ from gesticulator.align.timing import (
     requests_from_timeline,
 )
 from gesticulator.errors import ExportError, GesticulatorError, InputFileError
+from gesticulator.io.atomic import move_into, staging_folder
+
+# TranscriptWarning (words out of order or past the audio's end) is raised by the transcript
+# readers too; it is defined with them and exported here, where users look for it.
+from gesticulator.speech.transcripts import TranscriptWarning
 from gesticulator.types import Motion, SemanticPlan, Transcript
 
 TIMELINE_VERSION = 1
 OUTPUT_FORMATS = ("npz", "bvh", "glb", "mp4")
+# `gesticulator export` also writes FBX (through Blender); batch runs and the service do not.
+EXPORT_FORMATS = (*OUTPUT_FORMATS, "fbx")
 DENSITIES = ("low", "normal", "high")
 ANALYSIS_SR = 16000  # audio is analysed at 16 kHz (features, prosody, ASR)
 LEAD_SILENCE_S = 0.5  # `speak`: silence before the first word
-
-
-class TranscriptWarning(UserWarning):
-    """A transcript given with a recording does not fit it (words out of order or past its end)."""
 
 
 class TimelineWarning(UserWarning):
@@ -132,10 +134,15 @@ class Timeline(BaseModel):
         p = Path(path).expanduser()
         if not p.is_file():
             raise InputFileError(f"timeline file not found: {p}", "check the --timeline path")
+        from gesticulator.io.text import read_text
+
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            # An edited timeline may come back from an editor as UTF-16 or Windows-1252.
+            data = json.loads(read_text(p, "timeline file"))
+        except json.JSONDecodeError as e:
             raise InputFileError(f"{p} is not valid JSON ({e})", "fix the file or re-animate") from None
+        except RecursionError:
+            raise InputFileError(f"{p}: JSON nested too deeply", "fix the file or re-animate") from None
         if isinstance(data, dict) and data.get("version", TIMELINE_VERSION) != TIMELINE_VERSION:
             raise InputFileError(
                 f"{p}: timeline version {data.get('version')} is not supported (this gesticulator reads {TIMELINE_VERSION})",
@@ -224,16 +231,7 @@ class AnimationResult:
         failure leaves `outdir` as it was. Returns {kind: path}."""
         formats = check_formats(formats)
         out = Path(outdir).expanduser()
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder may become `out`
-        except OSError as e:
-            raise GesticulatorError(
-                f"cannot write into {out.parent}: {e.strerror}", "choose a writable folder"
-            ) from e
+        tmp = staging_folder(out)
         timeline = self.timeline.model_copy(deep=True)
         written: dict[str, str] = {}
         try:
@@ -272,7 +270,7 @@ class AnimationResult:
                 timeline.timings[f"save_{fmt}"] = round(time.perf_counter() - t0, 4)
             timeline.save(tmp / "timeline.json")
             written["timeline"] = "timeline.json"
-            _move_into(tmp, out, [v for k, v in written.items() if k != "timeline"] + ["timeline.json"])
+            move_into(tmp, out, [v for k, v in written.items() if k != "timeline"] + ["timeline.json"])
         except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(e, OSError):  # a full disk, a read-only folder: one line, nothing half-written
@@ -285,33 +283,23 @@ class AnimationResult:
         return {k: out / v for k, v in written.items()}
 
 
-def _move_into(tmp: Path, out: Path, names: list[str]) -> None:
-    """Move the finished files into `out`: one rename of the folder when `out` does not exist,
-    else file by file (each rename atomic), in order (timeline.json last)."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    if not out.is_dir():
-        raise GesticulatorError(f"output {out} exists and is not a folder", "choose another -o folder")
-    for name in names:
-        os.replace(tmp / name, out / name)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def check_formats(formats: Sequence[str] | str, *, what: str = "output") -> list[str]:
+def check_formats(
+    formats: Sequence[str] | str, *, what: str = "output", allowed: Sequence[str] = OUTPUT_FORMATS
+) -> list[str]:
     """Output formats from "npz,bvh" or a list (case, dots and repeats forgiven), each one of
-    OUTPUT_FORMATS; the one parser behind the CLI, batch manifests and the HTTP service."""
+    `allowed` (OUTPUT_FORMATS; EXPORT_FORMATS for `gesticulator export`); the one parser behind
+    the CLI, batch manifests and the HTTP service."""
     if isinstance(formats, str):
         formats = formats.split(",")
     out = [f.strip().lower().lstrip(".") for f in formats if f.strip()]
-    unknown = [f for f in out if f not in OUTPUT_FORMATS]
+    unknown = [f for f in out if f not in allowed]
     if unknown or not out:
         problem = (
             f"unknown {what} format {', '.join(repr(f) for f in unknown)}"
             if unknown
             else f"no {what} format given"
         )
-        raise GesticulatorError(problem, f"use some of {', '.join(OUTPUT_FORMATS)}")
+        raise GesticulatorError(problem, f"use some of {', '.join(allowed)}")
     return list(dict.fromkeys(out))
 
 
@@ -569,6 +557,16 @@ class Gesticulator:
             )
         timings: dict[str, float] = {}
         samples = self._load_audio(path, timings)
+        duration = len(samples) / ANALYSIS_SR
+        outside = [e for e in timeline.events if e.is_placed and e.apex >= duration]
+        if outside:  # an edited apex past the end (or a timeline of a longer recording)
+            shown = ", ".join(f"{e.gesture_id}@{e.apex:.2f}" for e in outside[:3])
+            warnings.warn(
+                f"{len(outside)} timeline event(s) lie past the end of the audio ({duration:.2f} s): "
+                f"{shown}{' …' if len(outside) > 3 else ''}; dropped — move their apex inside the audio",
+                TimelineWarning,
+                stacklevel=2,
+            )
         digest = file_sha256(path)
         if timeline.inputs.audio_sha256 and digest != timeline.inputs.audio_sha256:
             warnings.warn(
@@ -643,7 +641,7 @@ class Gesticulator:
         prosody = extract_prosody(samples, sr, fps=30.0, transcript=transcript)
         timings["prosody"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        features = self.rhythm.features(samples, transcript, sr=sr)
+        features = self.rhythm.features(samples, transcript, sr=sr, prosody=prosody)
         timings["features"] = time.perf_counter() - t0
         if plan is None:
             from gesticulator.rhythm.model import single_thread
@@ -785,10 +783,9 @@ def _read_script(script: str | os.PathLike) -> str:
     if looks_like_file:
         if not p.is_file():
             raise InputFileError(f"script file not found: {p}", "check the --script path")
-        try:
-            return p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputFileError(f"cannot read script {p}: {e}", "save it as UTF-8 text") from None
+        from gesticulator.io.text import read_text
+
+        return read_text(p, "script file")  # UTF-8/UTF-16, else Windows-1252 with a warning
     return text
 
 

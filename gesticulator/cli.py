@@ -6,6 +6,7 @@ and exits non-zero; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -26,7 +27,7 @@ from gesticulator._cli_util import (
     state,
 )
 from gesticulator.batch.cli import register as register_batch_commands
-from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.errors import ExportError, GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
 from gesticulator.rhythm.cli import register as register_rhythm_commands
 from gesticulator.service.cli import register as register_service_commands
@@ -49,12 +50,6 @@ def _root(
     state["debug"] = debug
     if not debug:
         show_warnings_as_lines()
-
-
-def _parse_formats(to: str) -> list[str]:
-    from gesticulator.api import check_formats
-
-    return check_formats(to, what="export")
 
 
 def _check_audio(audio: Path | None) -> None:
@@ -117,50 +112,116 @@ def export(
     motion_file: Annotated[Path, typer.Argument(help="An SMPL-X .npz (or a BVH written by gesticulator).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
     to: Annotated[
-        str, typer.Option("--to", help="Comma-separated formats: npz,bvh,glb,mp4.")
+        str, typer.Option("--to", help="Comma-separated formats: npz,bvh,glb,mp4,fbx (fbx needs Blender).")
     ] = "bvh,glb,mp4",
     audio: Annotated[Path | None, typer.Option("--audio", help="Speech audio to mux into the MP4.")] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Output file stem (default: the input's).")
     ] = None,
-    bvh_units: Annotated[str, typer.Option("--bvh-units", help="BVH units: cm or m.")] = "cm",
+    bvh_units: Annotated[
+        str, typer.Option("--bvh-units", help="SMPL-X BVH units: cm or m (a rig's BVH keeps the rig's).")
+    ] = "cm",
     size: PreviewSizeOption = 512,
+    rig: Annotated[
+        str | None,
+        typer.Option(
+            "--rig",
+            help="Retarget bvh/glb/fbx onto this rig: a shipped one (mixamo, vrm, vrm0, generic) or a "
+            "rig YAML (joint map + rest skeleton). npz and mp4 stay SMPL-X.",
+        ),
+    ] = None,
 ) -> None:
-    """Convert a motion into BVH, GLB (skinned mannequin), npz and an MP4 preview with sound."""
+    """Convert a motion into BVH, GLB (skinned mannequin), npz, FBX and an MP4 preview with sound,
+    for SMPL-X or retargeted onto another rig (--rig)."""
+    from gesticulator.api import EXPORT_FORMATS, check_formats
     from gesticulator.io import load_motion, save_bvh, save_npz
+    from gesticulator.io.atomic import move_into, staging_folder
 
-    formats = _parse_formats(to)
+    formats = check_formats(to, what="export", allowed=EXPORT_FORMATS)
     _check_audio(audio)
     if bvh_units not in ("cm", "m"):
         raise GesticulatorError(f"unknown BVH units {bvh_units!r}", "use --bvh-units cm or --bvh-units m")
+    target_rig = None
+    if rig is not None:
+        from gesticulator.rigs import load_rig
+
+        target_rig = load_rig(rig)  # unknown names, bad maps, missing skeletons: before any output
+    if "fbx" in formats:
+        from gesticulator.rigs.blender import require_blender
+
+        require_blender()  # fail before writing anything when Blender is absent
     motion = load_motion(motion_file)
     stem = name or motion_file.stem
-    written: list[tuple[str, Path, float]] = []
-    for fmt in formats:
-        start = time.perf_counter()
-        target = output / f"{stem}.{fmt}"
-        if fmt == "npz":
-            save_npz(motion, target)
-        elif fmt == "bvh":
-            save_bvh(motion, target, units=bvh_units)
-        elif fmt == "glb":
-            from gesticulator.io.glb import save_glb
+    if output.exists() and not output.is_dir():
+        raise GesticulatorError(f"output {output} exists and is not a folder", "choose another -o folder")
+    # Every file is written into a temporary folder beside -o and moved in at the end, so a
+    # failure (no Blender, a full disk, a bad audio file for the MP4) leaves -o as it was.
+    stage = staging_folder(output)
+    written: list[tuple[str, str, float]] = []
+    try:
+        if target_rig is not None:
+            from gesticulator.rigs import export_to_rig
 
-            save_glb(motion, target)
-        elif fmt == "mp4":
-            from gesticulator.render import render_preview
+            rig_formats = [f for f in formats if f in ("bvh", "glb", "fbx")]
+            if rig_formats:
+                start = time.perf_counter()
+                paths = export_to_rig(motion, target_rig, stage, rig_formats, name=stem)
+                seconds = (time.perf_counter() - start) / len(paths)
+                written += [(f"{fmt} ({target_rig.name})", path.name, seconds) for fmt, path in paths.items()]
+            formats = [f for f in formats if f not in rig_formats]
+        for fmt in formats:
+            start = time.perf_counter()
+            target = stage / f"{stem}.{fmt}"
+            if fmt == "npz":
+                save_npz(motion, target)
+            elif fmt == "bvh":
+                save_bvh(motion, target, units=bvh_units)
+            elif fmt == "glb":
+                from gesticulator.io.glb import save_glb
 
-            with frame_progress("rendering preview") as progress:
-                render_preview(motion, target, audio=audio, size=size, progress=progress)
-        written.append((fmt, target, time.perf_counter() - start))
+                save_glb(motion, target)
+            elif fmt == "fbx":
+                _smplx_fbx(motion, target, stage / f"{stem}.glb" if "glb" in formats else None, bvh_units)
+            elif fmt == "mp4":
+                from gesticulator.render import render_preview
+
+                with frame_progress("rendering preview") as progress:
+                    render_preview(motion, target, audio=audio, size=size, progress=progress)
+            written.append((fmt, target.name, time.perf_counter() - start))
+        move_into(stage, output, [file for _, file, _ in written])
+    except BaseException as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(e, OSError):  # a full disk, a read-only folder: one line, nothing half-written
+            raise ExportError(
+                f"cannot write the outputs into {output}: {e.strerror or e}",
+                "free disk space or choose a writable -o folder",
+            ) from e
+        raise
     table = Table(title=f"{motion_file.name}: {motion.num_frames} frames, {motion.duration:.1f} s")
     table.add_column("format")
     table.add_column("file")
     table.add_column("size", justify="right")
     table.add_column("time", justify="right")
-    for fmt, path, seconds in written:
+    for fmt, file, seconds in written:
+        path = output / file
         table.add_row(fmt, str(path), f"{path.stat().st_size / 1e6:.2f} MB", f"{seconds:.1f} s")
     console.print(table)
+
+
+def _smplx_fbx(motion, target: Path, glb: Path | None, bvh_units: str) -> None:
+    """FBX of the SMPL-X motion: Blender converts its BVH, with the mannequin mesh from its GLB
+    (the one this export writes when glb is asked for; else a temporary one)."""
+    import tempfile
+
+    from gesticulator.io import save_bvh
+    from gesticulator.io.glb import save_glb
+    from gesticulator.rigs.blender import bvh_to_fbx
+
+    with tempfile.TemporaryDirectory(prefix="gesticulator-fbx-") as tmp:
+        bvh = save_bvh(motion, Path(tmp) / f"{target.stem}.bvh", units=bvh_units)
+        if glb is None or not glb.is_file():
+            glb = save_glb(motion, Path(tmp) / f"{target.stem}.glb")
+        bvh_to_fbx(bvh, target, glb=glb)
 
 
 @app.command()
@@ -230,7 +291,9 @@ def transcribe(
     if script is not None:
         if not script.is_file():
             raise InputFileError(f"script file not found: {script}", "check the --script path")
-        script_text = script.read_text(encoding="utf-8")
+        from gesticulator.io.text import read_text
+
+        script_text = read_text(script, "script file")  # UTF-8/16, else cp1252 with a warning
     start = time.perf_counter()
     with frame_progress("transcribing") as progress:
         transcript = get_transcriber(model).transcribe(audio, language=language, progress=progress)
@@ -342,6 +405,9 @@ def animate(
             )
         if not timeline.is_file():
             raise InputFileError(f"timeline file not found: {timeline}", "check the --timeline path")
+        from gesticulator.api import Timeline
+
+        Timeline.load(timeline)  # a malformed timeline fails now, before the models load
     elif audio is None:
         raise GesticulatorError("no audio given", "gesticulator animate AUDIO -o OUTDIR (or --timeline F)")
     if audio is not None and not audio.is_file():
@@ -390,7 +456,9 @@ def speak(
         path = Path(text[1:])
         if not path.is_file():
             raise InputFileError(f"script file not found: {path}", "check the @file path")
-        text = path.read_text(encoding="utf-8")
+        from gesticulator.io.text import read_text
+
+        text = read_text(path, "script file")  # UTF-8/16, else cp1252 with a warning
     if not text.strip():
         raise GesticulatorError("the script is empty", "give some text to speak")
     if pause < 0:
@@ -477,7 +545,9 @@ def plan(
 
         transcript = get_transcriber().transcribe(source)
     elif suffix in (".txt", ".md"):
-        plain, marks = strip_markup(source.read_text(encoding="utf-8"))
+        from gesticulator.io.text import read_text
+
+        plain, marks = strip_markup(read_text(source, "script file"))
         if audio is not None:
             from gesticulator.speech.align import align_script_to_words
             from gesticulator.speech.asr import get_transcriber

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DATA_FOLDERS = ("motion_library", "prompts", "indexes", "pipelines", "examples", "checkpoints")
+DATA_FOLDERS = ("motion_library", "prompts", "indexes", "pipelines", "examples", "checkpoints", "rigs")
 _PACKAGE = Path(__file__).resolve().parent
 
 

@@ -18,9 +18,10 @@ from gesticulator.motion import JOINT_NAMES, joint_positions
 from .conftest import smooth_motion
 
 BLENDER_PYTHON = os.environ.get("GESTICULATOR_BLENDER_PYTHON")
-pytestmark = pytest.mark.skipif(
-    not BLENDER_PYTHON, reason="set GESTICULATOR_BLENDER_PYTHON to a Python with bpy"
-)
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.skipif(not BLENDER_PYTHON, reason="set GESTICULATOR_BLENDER_PYTHON to a Python with bpy"),
+]
 SCRIPT = Path(__file__).with_name("blender") / "open_check.py"
 
 

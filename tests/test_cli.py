@@ -39,7 +39,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, motion):
     cases = [
         (("info", tmp_path / "missing.npz"), "motion file not found"),
         (("info", tmp_path / "junk.npz"), "not a readable .npz"),
-        (("export", tmp_path / "m.npz", "--to", "fbx", "-o", tmp_path / "o"), "unknown export format"),
+        (("export", tmp_path / "m.npz", "--to", "obj", "-o", tmp_path / "o"), "unknown export format"),
         (("export", tmp_path / "m.npz", "--to", "mp4", "--audio", tmp_path / "no.wav", "-o", tmp_path / "o"), "audio file not found"),
         (("render", tmp_path / "m.npz", "-o", tmp_path / "x.avi"), "must end in .mp4"),
         (("render", tmp_path / "m.npz", "-o", tmp_path / "x.png", "--frame", 999), "outside the motion"),

@@ -117,10 +117,75 @@ def test_rhythm_model_motion_is_sane_many_seeds(rhythm, seed, temperature):
     check_motion(motion, f"rhythm seed {seed} T={temperature}")
 
 
-def test_api_motion_is_sane(gesticulator):
-    result = gesticulator.animate(example("hello_demo.wav"), script=SCRIPT, seed=0)
-    check_motion(result.base_motion, "api base motion seed 0")
-    check_motion(result.motion, "api motion seed 0")
+@pytest.fixture(scope="module")
+def api_seed0(gesticulator):
+    return gesticulator.animate(example("hello_demo.wav"), script=SCRIPT, seed=0)
+
+
+def test_api_motion_is_sane(api_seed0):
+    check_motion(api_seed0.base_motion, "api base motion seed 0")
+    check_motion(api_seed0.motion, "api motion seed 0")
+
+
+# -- fast fingers: authored, not a splice pop -------------------------------------------------------
+HANDS = sorted(set(sk.BODY_PARTS["left_hand"]) | set(sk.BODY_PARTS["right_hand"]))
+MAX_HAND_STEP_OUTSIDE_STROKES = 25.0  # deg/frame at 30 fps; measured <= 16.9 over seeds 0-5
+MAX_CLIP_HAND_STEP = 45.0  # deg/frame; the fastest library clip (fast_flick, a pinky) has 40.9
+
+
+def _steps(quats: np.ndarray) -> np.ndarray:
+    """(T-1, J) degrees turned between consecutive frames."""
+    return np.degrees(2 * np.arccos(np.clip(np.abs((quats[1:] * quats[:-1]).sum(-1)), 0, 1)))
+
+
+def _spikes(steps: np.ndarray, floor: float = 10.0, ratio: float = 2.5) -> np.ndarray:
+    """(frame, joint) of single-frame pops: a step over `floor` degrees and over `ratio` times both
+    neighbouring steps. A fast but smooth movement rises and falls over several frames."""
+    pad = np.zeros((1, steps.shape[1]))
+    before, after = np.vstack([pad, steps[:-1]]), np.vstack([steps[1:], pad])
+    return np.argwhere((steps > floor) & (steps > ratio * np.maximum(before, after)))
+
+
+def test_fastest_finger_steps_are_the_clips_own(gesticulator, api_seed0):
+    """The largest frame-to-frame step of the API motion (34 deg on right_middle2, seeds 0-5) lies
+    inside the count_three stroke, where the clip plays at its authored speed with weight 1: a
+    counting finger unfolding ~90 deg in ~5 frames (4.9, 22.7, 34.5, 28.6, 9.2 deg: rising and
+    falling, no pop). The splice adds nothing to it: on the hand joints a gesture drives, every
+    stroke step equals the clip's own; elsewhere the hands stay under 25 deg per frame, and no
+    hand joint ever pops (one fast frame between slow ones)."""
+    from gesticulator.align.splice import BlendSettings, ClipBank, event_joints
+    from gesticulator.align.timing import clip_time
+
+    result = api_seed0
+    steps = _steps(axis_angle_to_quat(result.motion.rotations.astype(np.float64)))
+    t = np.arange(result.motion.num_frames) / result.motion.fps
+    bank = ClipBank(gesticulator.library)
+    in_stroke = np.zeros(len(steps), dtype=bool)
+    assert result.events
+    for ev in result.events:
+        frames = np.flatnonzero((t[:-1] >= ev.stroke_start) & (t[1:] <= ev.stroke_end))
+        in_stroke[frames] = True
+        driven = sorted(j for j in event_joints(ev, BlendSettings()) if j in HANDS)
+        if not driven or not len(frames):
+            continue
+        clip = bank.sample(ev, clip_time(ev, bank.phases(ev), t[frames[0] : frames[-1] + 2]))
+        np.testing.assert_allclose(steps[frames][:, driven], _steps(clip)[:, driven], atol=0.05)
+    hand_steps = steps[:, HANDS]
+    assert hand_steps[~in_stroke].max() < MAX_HAND_STEP_OUTSIDE_STROKES
+    assert len(_spikes(hand_steps)) == 0, _spikes(hand_steps)
+
+
+def test_library_clips_move_fingers_fast_but_smoothly(gesticulator):
+    """Every take of the shipped library: finger steps under 45 deg per frame, no single-frame pop."""
+    lib = gesticulator.library
+    worst = 0.0
+    for gesture in lib.gestures():
+        for take in gesture.takes:
+            clip = lib.clip(gesture.id, take.id)
+            steps = _steps(axis_angle_to_quat(clip.rotations.astype(np.float64)))[:, HANDS]
+            worst = max(worst, float(steps.max()))
+            assert len(_spikes(steps)) == 0, (gesture.id, take.id, _spikes(steps))
+    assert worst < MAX_CLIP_HAND_STEP  # clips are 30 fps
 
 
 @pytest.mark.slow

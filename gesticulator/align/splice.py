@@ -329,26 +329,32 @@ def held_joints(layers: Sequence[Layer], frame: int) -> set[int]:
     return out
 
 
+#: Frames per block when a layer is applied: every frame is blended on its own, and the beat
+#: motion's layer spans the whole take (an hour: ~1 GB of temporaries in one pass).
+BLOCK_FRAMES = 4096
+
+
 def apply_layers(base: Motion, layers: Sequence[Layer]) -> Motion:
     """Masked slerp of `base` toward each layer in turn; joints and frames with weight 0 are
     copied bit for bit."""
     poses = base.rotations.astype(np.float64).copy()
     for layer in layers:
-        sl = slice(layer.start, min(layer.stop, poses.shape[0]))
-        n = sl.stop - sl.start
-        if n <= 0:
-            continue
-        w = layer.weight[:n]
-        live = w > 0
-        if not live.any():
-            continue
-        cur = poses[sl][:, layer.joints]  # (n, J, 3)
-        q = qslerp(axis_angle_to_quat(cur), layer.target[:n], w)
-        new = quat_to_axis_angle(q)
-        full = w >= 1.0
-        new[full] = quat_to_axis_angle(layer.target[:n][full]) if full.any() else new[full]
-        cur[live] = new[live]
-        poses[sl, layer.joints] = cur
+        stop = min(layer.stop, poses.shape[0])
+        for a in range(layer.start, stop, BLOCK_FRAMES):
+            b = min(stop, a + BLOCK_FRAMES)
+            k = slice(a - layer.start, b - layer.start)  # the block in the layer's own frames
+            w = layer.weight[k]
+            live = w > 0
+            if not live.any():
+                continue
+            cur = poses[a:b][:, layer.joints]  # (n, J, 3)
+            target = layer.target[k]
+            q = qslerp(axis_angle_to_quat(cur), target, w)
+            new = quat_to_axis_angle(q)
+            full = w >= 1.0
+            new[full] = quat_to_axis_angle(target[full]) if full.any() else new[full]
+            cur[live] = new[live]
+            poses[a:b, layer.joints] = cur
     return base.copy(poses=poses.reshape(base.num_frames, NUM_JOINTS * 3))
 
 
@@ -525,7 +531,10 @@ def rejoin_weights(
 def base_layer(base: Motion, weight: np.ndarray) -> Layer:
     """A layer pulling the modelled joints toward `base` with per-frame, per-joint `weight` (T, 55)."""
     joints = np.asarray(MODELLED_JOINTS)
-    target = axis_angle_to_quat(base.rotations[:, joints].astype(np.float64))
+    rot = base.rotations[:, joints]
+    target = np.empty((*rot.shape[:2], 4))
+    for a in range(0, len(rot), BLOCK_FRAMES):  # per frame, in blocks: bounded temporaries
+        target[a : a + BLOCK_FRAMES] = axis_angle_to_quat(rot[a : a + BLOCK_FRAMES].astype(np.float64))
     return Layer(0, joints, target, np.asarray(weight)[:, joints], "beat motion")
 
 

@@ -123,11 +123,17 @@ def read_items(source: str | os.PathLike) -> Manifest:
             "write a CSV with an 'audio' column or a JSONL file, or pass a folder of audio files",
         )
     try:
-        text = src.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ManifestError(f"{src} is not UTF-8 text", "save the manifest as UTF-8") from None
+        data = src.read_bytes()
     except OSError as e:
         raise ManifestError(f"cannot read {src}: {e.strerror}", "check the path and permissions") from None
+    from gesticulator.io.text import decode_text
+
+    # UTF-8 or UTF-16 (Excel's "Unicode text"); no guessing otherwise: a wrong guess would turn
+    # file names into names of files that do not exist.
+    try:
+        text = decode_text(data, str(src), legacy=False, fix="save the manifest as UTF-8")
+    except InputFileError as e:
+        raise ManifestError(e.problem, e.fix) from None
     if suffix in (".jsonl", ".ndjson"):
         rows = _jsonl_rows(src, text)
         kind = "jsonl"

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from gesticulator.errors import ExportError
+
+
+def ensure_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create the folder `path` (and its parents) if needed; a file in the way, a read-only parent
+    or a full disk is a one-line `ExportError` naming `what` (e.g. "--run folder")."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{what} {folder} is a file, not a folder", "choose another folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {what} {folder}: {e.strerror}", "choose a writable folder") from e
+    return folder
 
 
 @contextlib.contextmanager
@@ -54,3 +68,31 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def staging_folder(out: str | os.PathLike) -> Path:
+    """A new empty temporary folder beside the output folder `out` (same file system, so moving
+    its files in is a rename); fill it, then `move_into(tmp, out, names)`."""
+    out = Path(out).expanduser()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the folder may become `out`
+    except OSError as e:
+        raise ExportError(f"cannot write into {out.parent}: {e.strerror}", "choose a writable folder") from e
+    return tmp
+
+
+def move_into(tmp: Path, out: Path, names: list[str]) -> None:
+    """Move the finished files from `tmp` into `out`: one rename of the folder when `out` does not
+    exist, else file by file (each rename atomic), in the order given (put an index file last)."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if not out.is_dir():
+        raise ExportError(f"output {out} exists and is not a folder", "choose another -o folder")
+    for name in names:
+        os.replace(tmp / name, out / name)
+    shutil.rmtree(tmp, ignore_errors=True)

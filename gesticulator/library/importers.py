@@ -616,6 +616,14 @@ def import_npz_clip(
             f"clip range {start:g}-{end:g} s starts after the end of {file.name} ({motion.duration:.2f} s)",
             "choose a range inside the take",
         )
+    if end > motion.duration + 1 / CANONICAL_FPS:
+        import warnings
+
+        warnings.warn(
+            f"clip range {start:g}-{end:g} s ends after the end of {file.name} ({motion.duration:.2f} s); "
+            f"cut {start:g}-{motion.duration:.2f} s — check --end",
+            stacklevel=2,
+        )
     clip = motion.slice_seconds(start, min(end, motion.duration))
     _check_clip(clip, f"clip {start:g}-{end:g} s of {file.name}")
     clip = normalize_root(clip, face_forward=face_forward)

@@ -86,6 +86,9 @@ class JointMap:
     up: str = "auto"
     forward: str = "auto"
     path: str = ""  # the YAML it came from, for messages
+    # Export rigs (gesticulator.rigs) only: the rig's rest-pose skeleton (BVH or GLB), a path
+    # relative to the YAML. The importer ignores it, so one YAML serves both directions.
+    rest: str | None = None
 
     def all_joints(self) -> dict[str, str]:
         return {**self.optional, **self.joints}
@@ -121,7 +124,9 @@ def load_joint_map(spec: str | os.PathLike | JointMap | dict[str, Any]) -> Joint
             )
         path = shipped
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from gesticulator.io.text import read_text  # UTF-8/UTF-16, else Windows-1252 with a warning
+
+        data = yaml.safe_load(read_text(path, "joint map"))
     except OSError as e:
         raise InputFileError(f"cannot read joint map {path}: {e.strerror}", "check the path") from e
     except yaml.YAMLError as e:
@@ -140,7 +145,19 @@ def _parse_joint_map(data: Any, where: str) -> JointMap:
 
     if not isinstance(data, dict):
         raise fail("must be a YAML mapping with a 'joints:' section")
-    known = {"name", "description", "units", "up", "forward", "root", "joints", "optional", "source", "notes"}
+    known = {
+        "name",
+        "description",
+        "units",
+        "up",
+        "forward",
+        "root",
+        "joints",
+        "optional",
+        "source",
+        "notes",
+        "rest",
+    }
     extra = sorted(set(data) - known)
     if extra:
         raise fail(f"unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(known))})")
@@ -176,6 +193,9 @@ def _parse_joint_map(data: Any, where: str) -> JointMap:
     ):
         raise fail(f"up ({axes['up']}) and forward ({axes['forward']}) must be different axes")
     root = data.get("root")
+    rest = data.get("rest")
+    if rest is not None and not (isinstance(rest, str) and rest.strip()):
+        raise fail("'rest' must be the path of the rig's rest-pose skeleton (.bvh or .glb)")
     return JointMap(
         name=str(data.get("name") or Path(where).stem),
         joints=sections["joints"],
@@ -185,6 +205,7 @@ def _parse_joint_map(data: Any, where: str) -> JointMap:
         up=axes["up"],
         forward=axes["forward"],
         path=where,
+        rest=rest.strip() if rest else None,
     )
 
 

@@ -57,9 +57,12 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def read_gesture_file(path: Path) -> Gesture:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise CatalogError(f"cannot read {path}: {e.strerror}") from e
+    from gesticulator.io.text import decode_text
+
+    text = decode_text(data, str(path))  # UTF-8/UTF-16; a Windows-1252 file is read with a warning
     try:
         try:
             data = yaml.load(text, Loader=_SAFE_LOADER)

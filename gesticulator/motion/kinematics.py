@@ -102,9 +102,21 @@ def forward_kinematics(motion: Motion) -> JointTransforms:
     return JointTransforms(positions=positions, rotations=rotations, fps=motion.fps)
 
 
+# Frames per forward-kinematics pass in `joint_positions`: FK builds (T, 54, 4, 4) transforms and
+# world rotations (~15 KB a frame with temporaries); an hour of motion in one pass took ~1.5 GB.
+# Every frame is computed on its own, so blocks give the same positions.
+_FK_BLOCK_FRAMES = 4096
+
+
 def joint_positions(motion: Motion) -> np.ndarray:
-    """(T, 55, 3) world joint positions in metres."""
-    return forward_kinematics(motion).positions
+    """(T, 55, 3) world joint positions in metres (computed in blocks of frames: bounded memory)."""
+    if motion.num_frames <= _FK_BLOCK_FRAMES:
+        return forward_kinematics(motion).positions
+    out = np.empty((motion.num_frames, len(sk.JOINT_NAMES), 3), dtype=np.float64)
+    for a in range(0, motion.num_frames, _FK_BLOCK_FRAMES):
+        b = min(motion.num_frames, a + _FK_BLOCK_FRAMES)
+        out[a:b] = forward_kinematics(motion.slice(a, b)).positions
+    return out
 
 
 def local_rotations_flat_hand(motion: Motion) -> np.ndarray:

@@ -6,6 +6,7 @@ same one-line errors and `--debug`.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +37,7 @@ def generate(
         typer.Option("--model", help="'default', an exported checkpoint folder or a training run folder."),
     ] = "default",
     temperature: Annotated[
-        float, typer.Option("--temperature", help="Sampling temperature (the model default).")
+        float, typer.Option("--temperature", help="Sampling temperature (0 or less: greedy).")
     ] = 1.0,
     transcript: Annotated[
         Path | None,
@@ -50,6 +51,10 @@ def generate(
     _check_file(audio, "audio file", "check the AUDIO path")
     if output.suffix.lower() != ".npz":
         raise GesticulatorError(f"output must be a .npz file, got {output.name}", "use -o motion.npz")
+    if not math.isfinite(temperature):  # NaN logits would sample garbage codes, silently
+        raise GesticulatorError(
+            f"--temperature must be a number, got {temperature}", "e.g. --temperature 1.0 (0 = greedy)"
+        )
     tr = None
     if transcript is not None:
         from gesticulator.speech.transcripts import read_transcript
@@ -143,14 +148,16 @@ def bootstrap(
     ],
     hours: Annotated[float, typer.Option("--hours", help="Hours of paired speech and motion.")] = 3.0,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same corpus.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", help="Processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Processes (0: one per CPU core).")] = 1,
 ) -> None:
     """Build the bootstrap corpus: Piper TTS speech + procedural co-speech motion (BEAT2 layout)."""
     from gesticulator._cli_util import frame_progress
     from gesticulator.rhythm.bootstrap.corpus import build_corpus
 
-    if not hours > 0:
+    if not (hours > 0 and math.isfinite(hours)):
         raise GesticulatorError(f"--hours must be positive, got {hours}", "e.g. --hours 3")
+    if workers < 0:
+        raise GesticulatorError(f"--workers must be 0 (one per CPU core) or more, got {workers}")
     with frame_progress("building corpus") as progress:
         summary = build_corpus(
             output,

@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-from gesticulator.speech.prosody import SR, _prepare, extract_prosody, feature_matrix
-from gesticulator.types import Transcript
+from gesticulator.speech.prosody import SR, _prepare, extract_prosody, feature_matrix, mel_db
+from gesticulator.types import Prosody, Transcript
 
 TOKEN_RATE = 7.5  # tokens per second
 FRAMES_PER_TOKEN = 4  # 30 fps motion frames per token
@@ -64,14 +64,19 @@ def audio_features(
     transcript: Transcript | None = None,
     *,
     sr: int = SR,
+    prosody: Prosody | None = None,
 ) -> np.ndarray:
-    """(num_tokens(duration), FEATURE_DIM) float32 features of a recording (path or samples at `sr`)."""
+    """(num_tokens(duration), FEATURE_DIM) float32 features of a recording (path or samples at `sr`).
+
+    `prosody`: `extract_prosody(audio, sr, fps=30, transcript=transcript)` when the caller has it
+    already (the API does), so it is not computed twice (a quarter of the time of animating)."""
     y, duration = _prepare(audio, sr)
     n_tok = num_tokens(duration)
     out = np.zeros((n_tok, FEATURE_DIM), dtype=np.float32)
     if n_tok == 0:
         return out
-    prosody = extract_prosody(y, SR, fps=MOTION_FPS, transcript=transcript)
+    if prosody is None or abs(prosody.fps - MOTION_FPS) > 1e-9:
+        prosody = extract_prosody(y, SR, fps=MOTION_FPS, transcript=transcript)
     rows = feature_matrix(prosody)[: n_tok * FRAMES_PER_TOKEN]
     stacked = np.zeros((n_tok * FRAMES_PER_TOKEN, len(PROSODY_COLS)), dtype=np.float32)
     stacked[: len(rows)] = rows
@@ -89,8 +94,11 @@ def _mfcc_per_token(y: np.ndarray, n_tok: int) -> np.ndarray:
 
     if len(y) < _MFCC_FFT:
         y = np.pad(y, (0, _MFCC_FFT - len(y)))
+    # = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13, n_fft=512, hop_length=160, n_mels=40), with
+    # the log-mel spectrogram computed in blocks (bounded memory on hour-long audio, same values).
+    log_mel = mel_db(y, n_fft=_MFCC_FFT, hop=_MFCC_HOP, n_mels=40)
     mfcc = librosa.feature.mfcc(
-        y=y, sr=SR, n_mfcc=NUM_MFCC, n_fft=_MFCC_FFT, hop_length=_MFCC_HOP, n_mels=40
+        S=log_mel, sr=SR, n_mfcc=NUM_MFCC
     ).T  # (frames, 13), frame j centred at j * hop / SR
     c0 = mfcc[:, 0]
     # c0 is log energy: frames within 40 dB-ish of the loudest are speech. CMVN statistics over

@@ -144,17 +144,34 @@ class RhythmModel:
                 f"this version uses v{REPRESENTATION_VERSION}",
                 "retrain the model with this version of gesticulator",
             )
-        tokenizer = MotionTokenizer(TokenizerConfig(**state["tokenizer_config"]))
+        missing = [
+            k for k in ("tokenizer_config", "tokenizer", "gpt_config", "gpt", "rest_codes") if k not in state
+        ]
+        if missing:  # a hand-made or cut-down file: say what is missing, not KeyError
+            raise InputFileError(f"{path} is incomplete: no {', '.join(missing)}", TRAIN_HINT)
+        try:
+            tokenizer = MotionTokenizer(TokenizerConfig(**state["tokenizer_config"]))
+            gpt = RhythmGPT(GPTConfig(**state["gpt_config"]))
+        except (TypeError, ValueError) as e:
+            raise InputFileError(
+                f"{path} has a model configuration this version cannot build ({e})", TRAIN_HINT
+            ) from None
         _load_weights(tokenizer, state["tokenizer"], path)
-        gpt = RhythmGPT(GPTConfig(**state["gpt_config"]))
         _load_weights(gpt, state["gpt"], path)
         info = {k: v for k, v in state.items() if k not in ("tokenizer", "gpt")}
         info["path"] = str(path)
         card = path.parent / CARD_FILE
         if card.is_file():
             import json
+            import warnings
 
-            info["card"] = json.loads(card.read_text())
+            try:  # the model card is a description (data, settings, scores): never a reason to fail
+                info["card"] = json.loads(card.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                warnings.warn(
+                    f"{card} is unreadable ({type(e).__name__}); ignored it — the model itself loaded fine",
+                    stacklevel=2,
+                )
         return cls(tokenizer.to(device), gpt.to(device), rest_codes=np.asarray(state["rest_codes"]),
                    style_names=state.get("style_names"), info=info)  # fmt: skip
 
@@ -177,10 +194,15 @@ class RhythmModel:
 
     @staticmethod
     def features(
-        audio: np.ndarray | str | os.PathLike, transcript: Transcript | None = None, *, sr: int = 16000
+        audio: np.ndarray | str | os.PathLike,
+        transcript: Transcript | None = None,
+        *,
+        sr: int = 16000,
+        prosody: Any = None,
     ) -> np.ndarray:
-        """Token-rate audio features (see `gesticulator.rhythm.features`)."""
-        return audio_features(audio, transcript, sr=sr)
+        """Token-rate audio features (see `gesticulator.rhythm.features`); `prosody`: the audio's
+        30 fps prosody when the caller has computed it already."""
+        return audio_features(audio, transcript, sr=sr, prosody=prosody)
 
     # -- codes <-> motion --------------------------------------------------------------------------
     def encode(self, motion: Motion) -> np.ndarray:
@@ -363,7 +385,11 @@ class RhythmModel:
 
 def _load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """fp16 weights into the fp32 module; only the codebooks' EMA training buffers may be absent."""
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except (RuntimeError, TypeError, AttributeError) as e:  # a tensor of another shape, not a dict
+        first = str(e).strip().splitlines()[-1].strip()[:160]
+        raise InputFileError(f"{path} does not match this version's model ({first})", TRAIN_HINT) from None
     missing = [k for k in result.missing_keys if not k.endswith((".cluster_size", ".embed_avg"))]
     if missing or result.unexpected_keys:
         raise InputFileError(

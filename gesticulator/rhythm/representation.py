@@ -33,7 +33,7 @@ from gesticulator.motion.rotations import (
     sixd_to_axis_angle,
 )
 from gesticulator.motion.skeleton import BODY_PARTS, JOINT_INDEX, NUM_JOINTS
-from gesticulator.motion.stance import planted_stance
+from gesticulator.motion.stance import STANCE_JOINTS, planted_stance
 from gesticulator.types import CANONICAL_FPS, Motion
 
 #: Bump when motion_to_parts / parts_to_motion change: checkpoints and cached arrays record it.
@@ -49,6 +49,18 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
 #: Seconds: the pelvis heading is smoothed over this Gaussian width before it is removed.
 HEADING_SIGMA = 1.5
 PART_DIMS: dict[str, int] = {name: 6 * len(joints) for name, joints in PART_JOINTS.items()}
+#: Rotation conversions run over this many frames at a time: each frame is converted on its own,
+#: and converting an hour of motion in one call held ~1.5 GB of (T, joints, 3, 3) temporaries.
+BLOCK_FRAMES = 4096
+
+
+def by_blocks(fn, array: np.ndarray, out_shape: tuple[int, ...], block: int = BLOCK_FRAMES) -> np.ndarray:
+    """`fn(array)` for a per-frame function `fn`, computed `block` frames at a time into a float64
+    array of `out_shape` (frames first): the same values with bounded temporaries."""
+    out = np.empty(out_shape, dtype=np.float64)
+    for a in range(0, array.shape[0], block):
+        out[a : a + block] = fn(array[a : a + block])
+    return out
 
 
 @cache
@@ -77,7 +89,8 @@ def motion_to_parts(motion: Motion) -> dict[str, np.ndarray]:
     rot[:, PELVIS] = remove_heading(rot[:, PELVIS], motion.fps)
     out = {}
     for name, joints in PART_JOINTS.items():
-        sixd = axis_angle_to_sixd(rot[:, list(joints)].astype(np.float64))
+        sel = rot[:, list(joints)]
+        sixd = by_blocks(axis_angle_to_sixd, sel, (*sel.shape[:2], 6))
         out[name] = sixd.reshape(motion.num_frames, -1).astype(np.float32)
     return out
 
@@ -95,8 +108,10 @@ def parts_to_motion(
     poses = np.repeat(rest_axis_angle()[None], frames, axis=0)
     for name, array in parts.items():
         joints = PART_JOINTS[name]
-        sixd = np.asarray(array, dtype=np.float64).reshape(frames, len(joints), 6)
-        poses[:, list(joints)] = sixd_to_axis_angle(sixd)
+        sixd = np.asarray(array).reshape(frames, len(joints), 6)
+        poses[:, list(joints)] = by_blocks(
+            lambda x: sixd_to_axis_angle(x.astype(np.float64)), sixd, (frames, len(joints), 3)
+        )
     poses, trans = stand(poses)
     return Motion(
         poses=poses.reshape(frames, NUM_JOINTS * 3),
@@ -140,6 +155,10 @@ def stand(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Poses (T, 55, 3) axis-angle with their legs re-solved under the pelvis so both feet stay
     planted at the rest stance (`planted_stance`); returns (poses, root translation (T, 3))."""
     poses = np.array(poses, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
-    stance = planted_stance(poses[:, PELVIS])
-    poses[:, list(stance.joints[1:])] = matrix_to_axis_angle(stance.rotations[:, 1:])
-    return poses, stance.trans
+    legs = list(STANCE_JOINTS[1:])
+    trans = np.empty((poses.shape[0], 3))
+    for a in range(0, poses.shape[0], BLOCK_FRAMES):  # per frame: blocks bound the temporaries
+        stance = planted_stance(poses[a : a + BLOCK_FRAMES, PELVIS])
+        poses[a : a + BLOCK_FRAMES, legs] = matrix_to_axis_angle(stance.rotations[:, 1:])
+        trans[a : a + BLOCK_FRAMES] = stance.trans
+    return poses, trans

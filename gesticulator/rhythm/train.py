@@ -130,10 +130,15 @@ def load_config(config: str | os.PathLike | dict | RhythmTrainConfig) -> RhythmT
         raise InputFileError(
             f"training config not found: {config}", "give a YAML path or a pipelines/ preset name"
         )
+    from gesticulator.io.text import read_text
+
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(read_text(path, "training config")) or {}
     except yaml.YAMLError as e:
-        raise InputFileError(f"{path} is not valid YAML ({e})".replace("\n", " "), "fix the YAML") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # PyYAML's text spans lines
+        raise InputFileError(f"{path}{where}: not valid YAML ({problem})", "fix the YAML syntax") from None
     return _from_dict(RhythmTrainConfig, data, path.name)
 
 
@@ -518,8 +523,9 @@ def train_rhythm(
     cfg = load_config(config)
     if max_minutes is not None:
         cfg = dataclasses.replace(cfg, max_minutes=max_minutes)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    from gesticulator.io.atomic import ensure_folder
+
+    run_dir = ensure_folder(run_dir, "run folder")
     log = log or (lambda line: print(line, flush=True))
     if not resume:
         for name in ("tokenizer.pt", "gpt.pt", "train_log.jsonl"):
@@ -610,9 +616,9 @@ def export_checkpoint(run_dir: str | os.PathLike, out_dir: str | os.PathLike) ->
         "train_config": cfg,
     }
     payload = {**card, "tokenizer": _compact(tok_state["model"]), "gpt": _compact(gpt_state["model"])}
-    from gesticulator.io.atomic import write_text_atomic
+    from gesticulator.io.atomic import ensure_folder, write_text_atomic
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir, "export folder")
     _save(out_dir / MODEL_FILE, payload)
     card["size_mb"] = round((out_dir / MODEL_FILE).stat().st_size / 1e6, 2)
     card["parameters"] = {  # float values stored (weights, codebooks, normalisation stats)

@@ -29,6 +29,9 @@ How a call is made, and why:
   exception from the model) is retried `retries` times with a note saying what was wrong; a
   timeout is not retried (the next attempt would most likely time out too). When a batch still
   has no answer, the `fallback` selector plans that batch's sentences, and a warning says so.
+  A provider that cannot be reached (connection refused, unknown host), or that times out twice
+  in a row, is not asked again during that `select`: one warning, and the fallback plans every
+  remaining sentence (a long talk would otherwise wait out a timeout per batch).
 - Valid answers are cached on disk, keyed by a hash of (model identity, full prompt), so
   re-planning the same transcript with the same model and library makes no calls. Failures are
   not cached: a later run retries them.
@@ -259,6 +262,25 @@ class LLMTimeout(TimeoutError):
     pass
 
 
+# Exceptions that mean "nothing answers at that address", by name where the class lives in an
+# optional package (openai, httpx, requests, ollama's client).
+_UNREACHABLE_NAMES = {"APIConnectionError", "ConnectError", "ConnectTimeout", "ConnectionError"}
+
+
+def _unreachable(error: BaseException) -> bool:
+    """A connection failure anywhere in the exception's chain (refused, reset, unknown host)."""
+    import socket
+
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ConnectionError | socket.gaierror) or type(e).__name__ in _UNREACHABLE_NAMES:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def call_with_deadline(fn, timeout_s: float | None):
     """Run fn() in a daemon thread and wait at most `timeout_s`. A thread cannot be killed, so a
     call past its deadline is abandoned (daemon: it never blocks interpreter exit)."""
@@ -387,6 +409,11 @@ class LLMSelector:
     ) -> list[SemanticEvent]:
         self.warnings = []
         self.stats = {"batches": 0, "calls": 0, "cache_hits": 0, "fallbacks": 0, "dropped": 0}
+        # Set when the provider cannot be reached (or timed out twice in a row): the remaining
+        # batches go straight to the fallback, with no further call, wait or warning. A long
+        # talk has dozens of batches; each would otherwise retry and warn, or wait out a timeout.
+        self._given_up = False
+        self._timeouts_in_a_row = 0
         blocks = self._sentence_blocks(transcript, windows)
         events: list[SemanticEvent] = []
         for batch in self._batches(blocks):
@@ -467,6 +494,8 @@ class LLMSelector:
             self.stats["cache_hits"] += 1
             answer, problems = parse_answer(cached)
         else:
+            if self._given_up:
+                return None
             got = self._ask(messages, label)
             if got is None:
                 return None
@@ -491,11 +520,27 @@ class LLMSelector:
             try:
                 reply = call_with_deadline(lambda m=attempt_messages: self._invoke(m), self.timeout_s)
             except LLMTimeout as e:
-                self._warn(f"LLM call for {label} timed out ({e}); using the fallback selector")
+                self._timeouts_in_a_row += 1
+                if self._timeouts_in_a_row >= 2:
+                    self._given_up = True
+                    self._warn(
+                        f"LLM call for {label} timed out ({e}), twice in a row; using the fallback "
+                        "selector for this and every later sentence"
+                    )
+                else:
+                    self._warn(f"LLM call for {label} timed out ({e}); using the fallback selector")
                 return None
             except Exception as e:  # noqa: BLE001 - a provider error is garbage too: retry, then fall back
                 reply_text, error = "", f"{type(e).__name__}: {_one_line(str(e), 100)}"
+                if _unreachable(e):  # no server there: retrying now, or for the next batch, is no use
+                    self._given_up = True
+                    self._warn(
+                        f"LLM provider unreachable ({error}); using the fallback selector for {label} "
+                        "and every later sentence — check that the server runs and the --llm spec"
+                    )
+                    return None
             else:
+                self._timeouts_in_a_row = 0
                 reply_text, error = reply.get("text", ""), None
                 try:
                     value = reply["parsed"] if reply.get("parsed") is not None else extract_json(reply_text)

@@ -87,11 +87,21 @@ def serve(
     if not 1 <= port <= 65535:
         raise GesticulatorError(f"--port {port} is out of range", "use a port between 1 and 65535")
     if workers < 1 or queue_size < 1:
-        raise GesticulatorError("--workers and --queue-size must be at least 1")
-    if max_upload_mb <= 0 or max_audio_seconds <= 0 or max_script_chars <= 0:
-        raise GesticulatorError("the --max-* limits must be positive")
+        raise GesticulatorError(
+            f"--workers and --queue-size must be at least 1, got {workers} and {queue_size}",
+            "e.g. --workers 1 --queue-size 16",
+        )
+    if not (max_upload_mb > 0 and max_audio_seconds > 0 and max_script_chars > 0):
+        raise GesticulatorError(
+            "the --max-* limits must be positive", "e.g. --max-upload-mb 50 --max-audio-seconds 600"
+        )
     token = resolve_token(token_env, host)
     check_port(host, port)
+    # The models load in the background once the server is up; a wrong --model would only show
+    # as every job failing. The checkpoint's presence is checked now (cheap), its content then.
+    from gesticulator.rhythm.model import resolve_checkpoint
+
+    resolve_checkpoint(model)
     config = ServiceConfig(
         data_dir=data.expanduser(), token=token, workers=workers, queue_size=queue_size,
         max_upload_mb=max_upload_mb, max_audio_seconds=max_audio_seconds,

@@ -57,6 +57,20 @@ class NoSpeechWarning(UserWarning):
     """The audio holds no detectable speech; the transcript is empty."""
 
 
+class UnsureSpeechWarning(UserWarning):
+    """The recogniser is unsure of most words: likely not English for an English-only model, or
+    very noisy audio. The words are kept (their timing still drives the beat), but they may be
+    wrong, and so may the gestures chosen for them."""
+
+
+# Median word confidence below which a transcript is flagged (with at least this many words).
+# English speech measured 0.97-0.995 (BEAT2 and ZEGGS takes, the shipped example, Piper), with at
+# most 7 % of words under 0.5; German, French and Spanish text read by the English voice and heard
+# by tiny.en 0.36-0.60 (benchmarks in RELIABILITY.md).
+UNSURE_MEDIAN_CONFIDENCE = 0.7
+UNSURE_MIN_WORDS = 8
+
+
 class Transcriber(ABC):
     """Turns speech audio into a `Transcript` with per-word start/end/confidence."""
 
@@ -508,6 +522,18 @@ def _to_transcript(
         msg = f"no speech detected in {label}; the transcript is empty"
         warnings.warn(msg, NoSpeechWarning, stacklevel=3)  # one channel: callers decide how to show it
         return Transcript(language=language, words=[], source=source, duration=round(duration, 3))
+    confidences = sorted(w.confidence for w in words if w.confidence is not None)
+    if len(confidences) >= UNSURE_MIN_WORDS:
+        median = confidences[len(confidences) // 2]
+        if median < UNSURE_MEDIAN_CONFIDENCE:
+            warnings.warn(
+                f"the speech recogniser is unsure of most words in {label} (median confidence "
+                f"{median:.2f} over {len(words)} words): is the speech in {language!r}? The words may be "
+                "wrong, and the gestures chosen for them — pass a word-timed --transcript, or a "
+                "multilingual --model with --language",
+                UnsureSpeechWarning,
+                stacklevel=3,
+            )
     return Transcript(
         language=language,
         words=words,

@@ -106,11 +106,38 @@ def load_audio(
         samples = np.zeros((0,) if mono else (0, channels), dtype=np.float32)
     else:
         samples = np.concatenate(blocks, axis=0)
+        del blocks  # an hour at 16 kHz is 230 MB: never hold it twice
     if len(samples) == 0:
         raise InputFileError(
             f"{info.path} contains no audio samples", "check the recording; it may have been cut off"
         )
+    if max_seconds is None:
+        _warn_if_cut_short(info, len(samples) / sr)
     return samples
+
+
+class AudioWarning(UserWarning):
+    """Audio that decodes, but not as its header says (a damaged or cut-off compressed file)."""
+
+
+def _warn_if_cut_short(info: AudioInfo, decoded: float) -> None:
+    """ffmpeg decodes a damaged or cut-off MP3/AAC/video as far as it can and exits 0: the audio
+    is then shorter than its header announces. That is animated (every frame that is there is
+    good audio), with a warning, rather than refused; a WAV whose data is cut off is refused
+    (`_check_wav_not_truncated`), since libsndfile would read it silently."""
+    announced = info.duration
+    if info.backend != "ffmpeg" or announced <= 0:
+        return
+    if decoded < 0.9 * announced and announced - decoded > 0.5:
+        import warnings
+
+        warnings.warn(
+            f"{info.path.name}: decoded {decoded:.2f} s of the {announced:.2f} s its header announces "
+            f"(the file is damaged or cut off); using the {decoded:.2f} s that are there — "
+            "re-export it to use all of it",
+            AudioWarning,
+            stacklevel=3,
+        )
 
 
 def iter_audio_chunks(
@@ -132,15 +159,18 @@ def iter_audio_chunks(
         )
     info = probe_audio(path)
     yielded = False
+    decoded = 0.0
     for chunk in window_blocks(
         _iter_blocks(info, sr, mono=mono), sr, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds
     ):
         yielded = True
+        decoded = chunk.end
         yield chunk
     if not yielded:
         raise InputFileError(
             f"{info.path} contains no audio samples", "check the recording; it may have been cut off"
         )
+    _warn_if_cut_short(info, decoded)
 
 
 def window_blocks(
@@ -224,10 +254,21 @@ def _no_samples(p: Path) -> InputFileError:
 # -- soundfile backend -----------------------------------------------------------------------------
 
 
+def _looks_like_mpeg_audio(p: Path) -> bool:
+    """MP3 (an ID3 tag or an MPEG frame sync) or ADTS AAC: ffmpeg's job. libsndfile would read an
+    MP3 too, but its mpg123 prints warnings ("Xing stream size off ...") straight onto stderr,
+    past every one-line message, and ffmpeg handles encoder delay better anyway."""
+    with open(p, "rb") as f:
+        head = f.read(3)
+    return head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
 def _probe_soundfile(p: Path) -> AudioInfo | None:
     """Info via libsndfile, or None when libsndfile does not recognise the file (try ffmpeg)."""
     import soundfile as sf
 
+    if p.suffix.lower() in (".mp3", ".aac", ".m4a", ".mp4", ".mov") or _looks_like_mpeg_audio(p):
+        return None
     try:
         info = sf.info(str(p))
     except sf.LibsndfileError:
@@ -312,8 +353,10 @@ def _iter_soundfile(info: AudioInfo, sr: int, mono: bool, max_seconds: float | N
                 if len(tail):
                     yield _clean(tail)
     except sf.LibsndfileError as e:
+        reason = re.sub(r"^Error\s*:\s*", "", str(e.error_string)).strip().rstrip(".")
         raise InputFileError(
-            f"cannot decode {info.path}: {e.error_string}", "the file looks corrupt; re-export it"
+            f"cannot decode {info.path}: {reason} (the file is damaged or cut off)",
+            f"re-export it, or keep what is readable with `ffmpeg -i {info.path.name} fixed.wav`",
         ) from e
 
 
@@ -373,6 +416,12 @@ def _probe_ffmpeg(p: Path) -> AudioInfo:
     )
     log = proc.stderr
     stream = _AUDIO_STREAM_RE.search(log)
+    if "Input #0" not in log and "moov atom not found" in log:
+        # An MP4/MOV/M4A keeps its index (the moov atom) at the end: a cut-off download has none.
+        raise InputFileError(
+            f"{p} is cut off: its MP4 index (moov atom) is missing, so no audio can be found",
+            "download or export it again (nothing before the cut can be recovered without the index)",
+        )
     if "Input #0" not in log:
         reason = _ffmpeg_reason(log)
         raise InputFileError(

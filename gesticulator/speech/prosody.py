@@ -330,21 +330,81 @@ def _word_emphasis(
 
 
 # -- components (also used by benchmarks/prosody_speed.py) ------------------------------------------
+# Every feature below is computed frame by frame from the zero-padded ("centred") signal, exactly
+# as librosa frames it, so a long recording is analysed in blocks of _BLOCK_FRAMES frames with the
+# same result as one pass, and memory stays at one block's spectrogram instead of growing with
+# the length: an hour at the 10 ms hop is 360,000 frames, and YIN's autocorrelation of all of them
+# at once needed ~7 GB (117 MB per minute of audio); the spectrograms another ~50 MB per minute.
+# Only the small per-frame results (a mel band matrix, f0, RMS) are kept for the whole recording.
+# YIN is exact per frame whatever the block; the mel projection is a matrix product whose float32
+# rounding can differ by one ulp with the block width, so spectrogram blocks are long enough
+# (16384 frames: 164 s at the 10 ms hop, ~70 MB of STFT) that recordings up to ~2.7 min give
+# bit-identical features to one pass, and longer ones agree to float32 rounding (~1e-7).
+_YIN_BLOCK_FRAMES = 4096  # ~65 MB of autocorrelation per block
+_SPEC_BLOCK_FRAMES = 16384
+
+
+def _padded(y: np.ndarray, start: int, stop: int, pad: int) -> np.ndarray:
+    """`np.pad(y, pad)[start:stop]` (zeros outside y) without padding all of y."""
+    lo, hi = start - pad, stop - pad
+    if lo >= 0 and hi <= len(y):
+        return y[lo:hi]
+    out = np.zeros(stop - start, dtype=y.dtype)
+    a, b = max(lo, 0), min(hi, len(y))
+    if b > a:
+        out[a - lo : b - lo] = y[a:b]
+    return out
+
+
+def _frame_blocks(y: np.ndarray, frame_length: int, hop: int, pad: int, block: int = _SPEC_BLOCK_FRAMES):
+    """The samples of consecutive blocks of `block` frames of `np.pad(y, pad)` framed at
+    (frame_length, hop): each block holds whole frames, so framing it without padding gives
+    exactly those frames."""
+    total = 1 + (len(y) + 2 * pad - frame_length) // hop
+    for a in range(0, max(total, 0), block):
+        b = min(total, a + block)
+        yield _padded(y, a * hop, (b - 1) * hop + frame_length, pad)
+
+
+def mel_db(y: np.ndarray, *, n_fft: int, hop: int, n_mels: int, **kwargs) -> np.ndarray:
+    """`librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=n_fft,
+    hop_length=hop, n_mels=n_mels, **kwargs))` (centred frames, zero padding), computed block by
+    block. power_to_db's floor (80 dB below the loudest frame) needs the whole recording, so it is
+    applied once at the end, to the small mel matrix."""
+    librosa = _librosa()
+    blocks = [
+        librosa.feature.melspectrogram(
+            y=seg, sr=SR, n_fft=n_fft, hop_length=hop, n_mels=n_mels, center=False, **kwargs
+        )
+        for seg in _frame_blocks(y, n_fft, hop, n_fft // 2)
+    ]
+    return librosa.power_to_db(np.concatenate(blocks, axis=-1))
+
+
 def _onsets(y: np.ndarray, hop: int = FINE_HOP) -> tuple[np.ndarray, np.ndarray]:
     """Fine-rate onset strength envelope and the BC metric's onset times."""
     librosa = _librosa()
-    # The BC metric's envelope (n_fft 2048, 128 mels, hop 512) and its peak picking, untouched.
-    coarse = librosa.onset.onset_strength(y=y, sr=SR, hop_length=ONSET_HOP)
+    # The BC metric's envelope (n_fft 2048, 128 mels, hop 512; onset_strength's own mel settings,
+    # fmax = sr / 2) and its peak picking, untouched: the log-mel spectrogram is computed in
+    # blocks and handed to onset_strength, which then does exactly what it does from samples.
+    coarse_db = mel_db(y, n_fft=2048, hop=ONSET_HOP, n_mels=128, fmax=0.5 * SR)
+    coarse = librosa.onset.onset_strength(S=coarse_db, sr=SR, hop_length=ONSET_HOP, n_fft=2048)
     times = librosa.onset.onset_detect(onset_envelope=coarse, sr=SR, hop_length=ONSET_HOP, units="time")
     # The per-frame envelope on the fine hop with a 64 ms window: sharper in time than the 128 ms
     # window (64 mels: 128 would leave empty low filters at this FFT size).
-    fine = librosa.onset.onset_strength(y=y, sr=SR, hop_length=hop, n_fft=1024, n_mels=64)
+    fine_db = mel_db(y, n_fft=1024, hop=hop, n_mels=64, fmax=0.5 * SR)
+    fine = librosa.onset.onset_strength(S=fine_db, sr=SR, hop_length=hop, n_fft=1024)
     return fine, np.asarray(times, dtype=np.float64)
 
 
 def _rms(y: np.ndarray, hop: int = FINE_HOP) -> np.ndarray:
+    """`librosa.feature.rms(y=y, frame_length=RMS_FRAME, hop_length=hop)[0]`, block by block."""
     librosa = _librosa()
-    return librosa.feature.rms(y=y, frame_length=RMS_FRAME, hop_length=hop)[0]
+    blocks = [
+        librosa.feature.rms(y=seg, frame_length=RMS_FRAME, hop_length=hop, center=False)[0]
+        for seg in _frame_blocks(y, RMS_FRAME, hop, RMS_FRAME // 2)
+    ]
+    return np.concatenate(blocks)
 
 
 def _f0(y: np.ndarray, hop: int, rms: np.ndarray, method: F0Method = "yin") -> tuple[np.ndarray, np.ndarray]:
@@ -366,13 +426,20 @@ def _f0(y: np.ndarray, hop: int, rms: np.ndarray, method: F0Method = "yin") -> t
 
 
 def _yin(y: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """YIN f0 (Hz) and aperiodicity per frame, frames centred at j * hop.
+    """YIN f0 (Hz) and aperiodicity per frame, frames centred at j * hop (block by block)."""
+    blocks = _frame_blocks(y, F0_FRAME, hop, F0_FRAME // 2, block=_YIN_BLOCK_FRAMES)
+    results = [_yin_block(seg, hop) for seg in blocks]
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def _yin_block(samples: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """YIN over the whole frames of `samples` (already padded).
 
     librosa.yin computes the same f0 but throws away the CMNDF value at the chosen period, which
     is the aperiodicity we need for a voicing decision, so the few lines are repeated here.
     """
     librosa = _librosa()
-    frames = librosa.util.frame(np.pad(y, F0_FRAME // 2), frame_length=F0_FRAME, hop_length=hop)  # (L, T)
+    frames = librosa.util.frame(samples, frame_length=F0_FRAME, hop_length=hop)  # (L, T)
     min_period = int(np.floor(SR / FMAX))
     max_period = min(int(np.ceil(SR / FMIN)), F0_FRAME - 1)
     # Difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} y(m)^2 via the autocorrelation r.

@@ -19,13 +19,21 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from gesticulator.errors import ExportError, InputFileError
 from gesticulator.io.atomic import write_text_atomic
+from gesticulator.io.text import decode_text
 from gesticulator.types import Transcript, Word
+
+
+class TranscriptWarning(UserWarning):
+    """A transcript that is usable but odd: words out of time order, or (given with a recording)
+    words that do not fit it."""
+
 
 TRANSCRIPT_SUFFIXES = (".json", ".textgrid", ".srt", ".vtt")
 # Interval labels aligners use for "no word here".
@@ -42,28 +50,49 @@ def read_transcript(path: str | os.PathLike) -> Transcript:
             f"{p.name}: unknown transcript format {p.suffix or '(no suffix)'!r}",
             "use a .json, .TextGrid, .srt or .vtt file",
         )
-    return readers[suffix](p, _load_text(p))
+    return in_time_order(readers[suffix](p, _load_text(p)), p.name)
+
+
+def in_time_order(transcript: Transcript, name: str) -> Transcript:
+    """The transcript with its words sorted by (start, end) and its sentences rebuilt, with a
+    `TranscriptWarning`, when they are not in time order (an edited or concatenated file):
+    sentences are spans of word indices, so words out of order made a sentence that ends before
+    it starts. Sentences given in the file refer to the old order and are rebuilt too."""
+    words = transcript.words
+    if all(b.start >= a.start for a, b in zip(words, words[1:], strict=False)):
+        return transcript
+    warnings.warn(
+        f"{name}: words are not in time order; sorted them by start time — check the transcript",
+        TranscriptWarning,
+        stacklevel=3,
+    )
+    return Transcript(
+        language=transcript.language,
+        words=sorted(words, key=lambda w: (w.start, w.end)),
+        source=transcript.source,
+        duration=transcript.duration,
+    )
 
 
 def read_json_transcript(path: str | os.PathLike) -> Transcript:
     p = Path(path).expanduser()
-    return _read_json(p, _load_text(p))
+    return in_time_order(_read_json(p, _load_text(p)), p.name)
 
 
 def read_textgrid(path: str | os.PathLike) -> Transcript:
     """Words of a Praat TextGrid (whatever its suffix): the "words" tier, else the first interval tier."""
     p = Path(path).expanduser()
-    return _read_textgrid(p, _load_text(p))
+    return in_time_order(_read_textgrid(p, _load_text(p)), p.name)
 
 
 def read_srt(path: str | os.PathLike) -> Transcript:
     p = Path(path).expanduser()
-    return _read_srt(p, _load_text(p))
+    return in_time_order(_read_srt(p, _load_text(p)), p.name)
 
 
 def read_vtt(path: str | os.PathLike) -> Transcript:
     p = Path(path).expanduser()
-    return _read_vtt(p, _load_text(p))
+    return in_time_order(_read_vtt(p, _load_text(p)), p.name)
 
 
 def _load_text(p: Path) -> str:
@@ -94,17 +123,9 @@ def write_transcript(transcript: Transcript, path: str | os.PathLike) -> Path:
 
 
 def _decode(p: Path, data: bytes) -> str:
-    """Text from bytes: BOMs first (Praat writes UTF-16 with a BOM), then UTF-8, then Latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")  # a stray surrogate must not crash the read
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if len(data) >= 4 and b"\x00" in data[:4]:  # UTF-16 without a BOM: every other byte is NUL
-        return data.decode("utf-16-le" if data[1] == 0 else "utf-16-be", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")  # old Praat files; cannot fail
+    """Text from bytes: BOMs first (Praat writes UTF-16 with a BOM), then UTF-8, then (old Praat
+    files, Windows editors) Windows-1252 with a warning; see `gesticulator.io.text`."""
+    return decode_text(data, p.name)
 
 
 def _bad(p: Path, problem: str, fix: str, line: int | None = None) -> InputFileError:

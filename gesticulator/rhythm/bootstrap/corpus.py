@@ -427,8 +427,9 @@ def build_corpus(
     depends (in the last bits) on the thread count, so it is fixed. `progress(done, total,
     item_id)` is called after each item."""
     st = settings or CorpusSettings()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from gesticulator.io.atomic import ensure_folder
+
+    out = ensure_folder(out_dir, "corpus folder")
     t_start = time.perf_counter()
     plans = plan_items(hours, seed, st)
     old = read_manifest(out)
