@@ -62,7 +62,9 @@ ORDINALS = {"first": 1, "firstly": 1, "second": 2, "secondly": 2, "third": 3, "t
 CARDINALS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 COUNT_IDS = {1: "count_one", 2: "count_two", 3: "count_three", 4: "count_four", 5: "count_five"}
 COUNT_NUMBER = {v: k for k, v in COUNT_IDS.items()}
-ENUMERATION_CONFIDENCE = 0.9  # a count continuing a run of counts ("first… second…")
+# A count continuing a run of counts ("first… second…") outranks a content gesture it collides
+# with: a list that skips "second" reads as a mistake, a missed "huge" does not.
+ENUMERATION_CONFIDENCE = 0.98
 # "one of them", "two more", "no one": a number that does not enumerate
 # A number is part of a bigger number ("two hundred", "three million", "five percent"), or a
 # label after a noun that names a place or an item of a series ("platform two", "gate three",
