@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,8 +43,8 @@ from gesticulator.align.timing import (
     requests_from_plan,
     requests_from_timeline,
 )
-from gesticulator.errors import ExportError, GesticulatorError, InputFileError
-from gesticulator.io.atomic import move_into, staging_folder
+from gesticulator.errors import GesticulatorError, InputFileError
+from gesticulator.io.atomic import move_into, staged_outputs
 
 # TranscriptWarning (words out of order or past the audio's end) is raised by the transcript
 # readers too; it is defined with them and exported here, where users look for it.
@@ -231,10 +230,9 @@ class AnimationResult:
         failure leaves `outdir` as it was. Returns {kind: path}."""
         formats = check_formats(formats)
         out = Path(outdir).expanduser()
-        tmp = staging_folder(out)
         timeline = self.timeline.model_copy(deep=True)
         written: dict[str, str] = {}
-        try:
+        with staged_outputs(out) as tmp:
             audio = self.audio
             if self.speech is not None:
                 from gesticulator.speech.tts import save_speech
@@ -271,14 +269,6 @@ class AnimationResult:
             timeline.save(tmp / "timeline.json")
             written["timeline"] = "timeline.json"
             move_into(tmp, out, [v for k, v in written.items() if k != "timeline"] + ["timeline.json"])
-        except BaseException as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(e, OSError):  # a full disk, a read-only folder: one line, nothing half-written
-                raise ExportError(
-                    f"cannot write the outputs into {out}: {e.strerror or e}",
-                    "free disk space or choose a writable -o folder",
-                ) from e
-            raise
         self.timeline.timings.update({k: v for k, v in timeline.timings.items() if k.startswith("save_")})
         return {k: out / v for k, v in written.items()}
 

@@ -6,7 +6,6 @@ and exits non-zero; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +26,7 @@ from gesticulator._cli_util import (
     state,
 )
 from gesticulator.batch.cli import register as register_batch_commands
-from gesticulator.errors import ExportError, GesticulatorError, InputFileError
+from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.library.cli import library_app
 from gesticulator.rhythm.cli import register as register_rhythm_commands
 from gesticulator.service.cli import register as register_service_commands
@@ -135,7 +134,7 @@ def export(
     for SMPL-X or retargeted onto another rig (--rig)."""
     from gesticulator.api import EXPORT_FORMATS, check_formats
     from gesticulator.io import load_motion, save_bvh, save_npz
-    from gesticulator.io.atomic import move_into, staging_folder
+    from gesticulator.io.atomic import move_into, staged_outputs
 
     formats = check_formats(to, what="export", allowed=EXPORT_FORMATS)
     _check_audio(audio)
@@ -156,9 +155,8 @@ def export(
         raise GesticulatorError(f"output {output} exists and is not a folder", "choose another -o folder")
     # Every file is written into a temporary folder beside -o and moved in at the end, so a
     # failure (no Blender, a full disk, a bad audio file for the MP4) leaves -o as it was.
-    stage = staging_folder(output)
     written: list[tuple[str, str, float]] = []
-    try:
+    with staged_outputs(output) as stage:
         if target_rig is not None:
             from gesticulator.rigs import export_to_rig
 
@@ -189,14 +187,6 @@ def export(
                     render_preview(motion, target, audio=audio, size=size, progress=progress)
             written.append((fmt, target.name, time.perf_counter() - start))
         move_into(stage, output, [file for _, file, _ in written])
-    except BaseException as e:
-        shutil.rmtree(stage, ignore_errors=True)
-        if isinstance(e, OSError):  # a full disk, a read-only folder: one line, nothing half-written
-            raise ExportError(
-                f"cannot write the outputs into {output}: {e.strerror or e}",
-                "free disk space or choose a writable -o folder",
-            ) from e
-        raise
     table = Table(title=f"{motion_file.name}: {motion.num_frames} frames, {motion.duration:.1f} s")
     table.add_column("format")
     table.add_column("file")

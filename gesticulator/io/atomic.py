@@ -96,3 +96,22 @@ def move_into(tmp: Path, out: Path, names: list[str]) -> None:
     for name in names:
         os.replace(tmp / name, out / name)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_outputs(out: str | os.PathLike) -> Iterator[Path]:
+    """Write a set of outputs all or nothing: yield a `staging_folder` beside `out`; the body
+    writes into it and ends with `move_into(tmp, out, names)`. On any failure the folder is removed
+    and `out` is left as it was; an OSError (a full disk, a read-only folder) becomes one line."""
+    out = Path(out).expanduser()
+    tmp = staging_folder(out)
+    try:
+        yield tmp
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise ExportError(
+                f"cannot write the outputs into {out}: {e.strerror or e}",
+                "free disk space or choose a writable -o folder",
+            ) from e
+        raise
