@@ -280,31 +280,63 @@ def _add_mesh(gltf: pygltflib.GLTF2, writer: _Writer, rig: _Rig) -> int:
     and the validator warns when one has transformed parents."""
     import pygltflib
 
+    add_skinned_mesh(
+        gltf, writer, name="mannequin", material="wood", colour=WOOD_COLOUR, roughness=0.65,
+        positions=rig.positions, normals=rig.normals, joints=rig.joints, weights=rig.weights,
+        indices=rig.indices,
+    )  # fmt: skip
+    gltf.nodes.append(pygltflib.Node(name=MESH_NODE_NAME, mesh=0, skin=0))
+    return len(gltf.nodes) - 1
+
+
+def add_skinned_mesh(
+    gltf: pygltflib.GLTF2,
+    writer: _Writer,
+    *,
+    name: str,
+    material: str,
+    colour: tuple[float, ...],
+    roughness: float,
+    positions: np.ndarray,
+    normals: np.ndarray,
+    joints: np.ndarray,
+    weights: np.ndarray,
+    indices: np.ndarray,
+) -> int:
+    """Append one skinned triangle mesh (float32 positions/normals, uint16 JOINTS_0, float32
+    WEIGHTS_0, 4 influences) with its own plain material; returns the mesh index. Shared by the
+    SMPL-X mannequin and the rig stand-ins (gesticulator.rigs.export)."""
+    import pygltflib
+
     attributes = pygltflib.Attributes(
-        POSITION=writer.accessor(rig.positions, "VEC3", target=_ARRAY_BUFFER),
-        NORMAL=writer.accessor(rig.normals, "VEC3", target=_ARRAY_BUFFER),
-        JOINTS_0=writer.accessor(rig.joints, "VEC4", target=_ARRAY_BUFFER),
-        WEIGHTS_0=writer.accessor(rig.weights, "VEC4", target=_ARRAY_BUFFER),
+        POSITION=writer.accessor(positions, "VEC3", target=_ARRAY_BUFFER),
+        NORMAL=writer.accessor(normals, "VEC3", target=_ARRAY_BUFFER),
+        JOINTS_0=writer.accessor(joints, "VEC4", target=_ARRAY_BUFFER),
+        WEIGHTS_0=writer.accessor(weights, "VEC4", target=_ARRAY_BUFFER),
     )
-    indices = writer.accessor(rig.indices, "SCALAR", target=_ELEMENT_ARRAY_BUFFER)
+    index_accessor = writer.accessor(indices, "SCALAR", target=_ELEMENT_ARRAY_BUFFER)
     gltf.materials.append(
         pygltflib.Material(
-            name="wood",
+            name=material,
             pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-                baseColorFactor=list(WOOD_COLOUR), metallicFactor=0.0, roughnessFactor=0.65
+                baseColorFactor=list(colour), metallicFactor=0.0, roughnessFactor=roughness
             ),
         )
     )
     gltf.meshes.append(
         pygltflib.Mesh(
-            name="mannequin",
+            name=name,
             primitives=[
-                pygltflib.Primitive(attributes=attributes, indices=indices, material=0, mode=_TRIANGLES)
+                pygltflib.Primitive(
+                    attributes=attributes,
+                    indices=index_accessor,
+                    material=len(gltf.materials) - 1,
+                    mode=_TRIANGLES,
+                )
             ],
         )
     )
-    gltf.nodes.append(pygltflib.Node(name=MESH_NODE_NAME, mesh=0, skin=0))
-    return len(gltf.nodes) - 1
+    return len(gltf.meshes) - 1
 
 
 def _add_animation(

@@ -34,7 +34,7 @@ import numpy as np
 
 from gesticulator.errors import ExportError, GesticulatorError
 from gesticulator.io.atomic import atomic_path
-from gesticulator.io.glb import _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER, _TRIANGLES
+from gesticulator.io.glb import add_skinned_mesh
 from gesticulator.motion.rotations import matrix_to_euler, matrix_to_quat, quat_continuity
 from gesticulator.rigs.retarget import RigMotion, retarget_to_rig
 from gesticulator.rigs.rig import VRM1_BONES, Rig, RigSkeleton, load_rig
@@ -370,15 +370,6 @@ def _add_stand_in(gltf: pygltflib.GLTF2, writer, rig: Rig, outer: np.ndarray) ->
     weights = np.zeros((len(positions), 4), dtype=np.float32)
     weights[:, 0] = 1.0
     index_type = np.uint16 if len(positions) <= 65535 else np.uint32
-    attributes = pygltflib.Attributes(
-        POSITION=writer.accessor(positions, "VEC3", target=_ARRAY_BUFFER),
-        NORMAL=writer.accessor(np.concatenate(normals).astype(np.float32), "VEC3", target=_ARRAY_BUFFER),
-        JOINTS_0=writer.accessor(joint_idx, "VEC4", target=_ARRAY_BUFFER),
-        WEIGHTS_0=writer.accessor(weights, "VEC4", target=_ARRAY_BUFFER),
-    )
-    indices = writer.accessor(
-        np.concatenate(faces).astype(index_type).ravel(), "SCALAR", target=_ELEMENT_ARRAY_BUFFER
-    )
     inverse_bind = np.linalg.inv(scene_world).astype(np.float32)
     inverse_bind[:, 3] = [0, 0, 0, 1]  # exactly, as the validator checks
     gltf.skins.append(
@@ -391,22 +382,11 @@ def _add_stand_in(gltf: pygltflib.GLTF2, writer, rig: Rig, outer: np.ndarray) ->
             skeleton=1,
         )
     )
-    gltf.materials.append(
-        pygltflib.Material(
-            name="stand_in",
-            pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-                baseColorFactor=list(STAND_IN_COLOUR), metallicFactor=0.0, roughnessFactor=0.7
-            ),
-        )
-    )
-    gltf.meshes.append(
-        pygltflib.Mesh(
-            name=f"{rig.name}_stand_in",
-            primitives=[
-                pygltflib.Primitive(attributes=attributes, indices=indices, material=0, mode=_TRIANGLES)
-            ],
-        )
-    )
+    add_skinned_mesh(
+        gltf, writer, name=f"{rig.name}_stand_in", material="stand_in", colour=STAND_IN_COLOUR,
+        roughness=0.7, positions=positions, normals=np.concatenate(normals).astype(np.float32),
+        joints=joint_idx, weights=weights, indices=np.concatenate(faces).astype(index_type).ravel(),
+    )  # fmt: skip
     # The skinned node sits at the scene root: glTF ignores a skinned mesh node's own transform.
     gltf.nodes.append(pygltflib.Node(name=f"{rig.name}_stand_in", mesh=0, skin=0))
     return len(gltf.nodes) - 1
