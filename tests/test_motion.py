@@ -204,3 +204,20 @@ def test_motion_validation_messages():
 
 def test_smooth_motion_fixture_is_deterministic():
     np.testing.assert_array_equal(smooth_motion(seed=3).poses, smooth_motion(seed=3).poses)
+
+
+def test_hold_spans_eases_between_the_span_ends_and_keeps_the_rest():
+    from gesticulator.motion.ops import hold_spans
+
+    motion = smooth_motion(90)
+    held = hold_spans(motion, [(30, 60)])
+    np.testing.assert_allclose(held.poses[:30], motion.poses[:30], atol=1e-5)
+    np.testing.assert_allclose(held.poses[61:], motion.poses[61:], atol=1e-5)
+    rot = R.axis_angle_to_quat(held.rotations[30:61])
+    ends = R.axis_angle_to_quat(motion.rotations[[30, 60]])
+    # Inside (past the 2-frame ramps) every joint is on the slerp path between the end poses,
+    # progressing monotonically: its angle from the start pose never decreases.
+    from_start = 2 * np.arccos(np.clip(np.abs(np.sum(rot * ends[0], axis=-1)), 0, 1))
+    assert (np.diff(from_start[2:-2], axis=0) >= -1e-6).all()
+    # Spans at the ends of the motion or shorter than 3 frames are left alone.
+    np.testing.assert_allclose(hold_spans(motion, [(0, 20), (40, 42)]).poses, motion.poses, atol=1e-5)

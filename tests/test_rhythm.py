@@ -271,6 +271,35 @@ def test_rest_is_forced_inside_long_pauses(trained):
     assert free.shape == (n, model.parts, model.levels)
 
 
+def test_short_pauses_are_held_not_gestured_through(trained):
+    """A 0.8 s pause (shorter than the 1.2 s that rests) is held: the body eases once from the
+    pose it stopped in to the pose it resumes from, so no joint reverses inside the pause."""
+    from gesticulator.motion.kinematics import joint_positions
+    from gesticulator.rhythm.features import pause_spans
+
+    model = RhythmModel.load(trained["result"].model_dir)
+    feats = audio_features(example("hello_demo.wav"))  # speech over frames 13..101
+    pause = np.zeros((6, FEATURE_DIM), dtype=np.float32)  # 0.8 s of silence
+    joined = np.concatenate([feats[:25], pause, feats[4:]])  # cut mid-speech on both sides
+    spans = [s for s in pause_spans(joined) if s[1] > 100 and s[0] < 124]
+    assert len(spans) == 1 and 24 <= spans[0][1] - spans[0][0] < 36
+    a, b = spans[0]
+    free = model.generate(joined, seed=3, hold_pause_seconds=None)
+    held = model.generate(joined, seed=3)
+    np.testing.assert_array_equal(free.poses[: a - 1], held.poses[: a - 1])  # only the pause changes
+    np.testing.assert_array_equal(free.poses[b + 2 :], held.poses[b + 2 :])
+    wrist = joint_positions(held)[a + 2 : b - 1, 21]  # right wrist, inside the ramps
+    steps = np.diff(wrist, axis=0)
+    assert (steps @ (wrist[-1] - wrist[0]) >= -1e-9).all()  # moves one way only: no beat in the pause
+    forced = [
+        ForcedSpan(
+            start_token=len(feats), codes=model.generate_codes(joined, seed=3)[len(feats) : len(feats) + 6]
+        )
+    ]
+    kept = model.generate(joined, seed=3, forced=forced)
+    assert not np.allclose(kept.poses[a:b], held.poses[a:b])  # a forced span is never held
+
+
 def test_missing_checkpoints_say_how_to_get_one(tmp_path, monkeypatch):
     with pytest.raises(GesticulatorError, match="gesticulator train"):
         RhythmModel.load(tmp_path / "nothing")

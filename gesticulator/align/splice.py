@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gesticulator.align.timing import PART_GROUPS, PlacedEvent, clip_time
 from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
 from gesticulator.motion.skeleton import BODY_PARTS, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
-from gesticulator.rhythm import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+from gesticulator.rhythm import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, HOLD_PAUSE_SECONDS, REST_PAUSE_SECONDS
 from gesticulator.rhythm.representation import stand
 from gesticulator.types import Motion
 
@@ -100,7 +100,7 @@ class BlendSettings(BaseModel):
     #: the full beat on top. By default the torso keeps its beat (the clip sets its posture, the
     #: beat motion its pulse), the arms keep a fifth of it (a held count still pulses with the
     #: voice; stroke error stays ~2 cm, at 0.4 it passes 3 cm) and the hands play the clip.
-    keep_beat: dict[str, float] = Field(default_factory=lambda: {"torso": 1.0, "arm": 0.2})
+    keep_beat: dict[str, float] = Field(default_factory=lambda: {"torso": 1.0, "arm": 0.15})
     beat_sigma: float = Field(0.5, gt=0)  # s: the moving average the beat is measured against
     torso_follow: float = Field(1.0, ge=0, le=1)  # arm gestures: weight of the clip's torso
     force: Literal["stroke", "none"] = "stroke"  # which tokens are forced into the model's stream
@@ -111,6 +111,9 @@ class BlendSettings(BaseModel):
     keep_base: bool = True
     temperature: float = Field(DEFAULT_TEMPERATURE, ge=0)
     top_k: int | None = DEFAULT_TOP_K
+    #: The beat motion holds its pose through pauses this long or longer (`RhythmModel.hold_pauses`;
+    #: None: it gestures on). Pauses of REST_PAUSE_SECONDS (1.2 s) or longer rest instead.
+    hold_pause_seconds: float | None = Field(HOLD_PAUSE_SECONDS, gt=0)
 
     def window(self, category: str) -> float:
         return float(self.windows.get(category, self.windows.get("arm", 0.45)))
@@ -590,7 +593,7 @@ def splice(
     t0 = time.perf_counter()
     if base_codes is None:
         base_codes = model.generate_codes(features, seconds, **opts)
-    base = model.decode(base_codes, num_frames=frames, metadata=metadata)
+    base = _held(model, model.decode(base_codes, num_frames=frames, metadata=metadata), features, settings)
     timings["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     layers, seams = build_layers(placed, clips, frames, settings)
@@ -608,6 +611,7 @@ def splice(
                 spans += [ForcedSpan(a, base_codes[a:b]) for a, b in _runs(plan == BASE)]
             spliced = model.generate_codes(features, seconds, forced=spans, **opts)
             stream = model.decode(spliced, num_frames=frames, metadata=metadata)
+            stream = _held(model, stream, features, settings, spans)
             edges = {k for span in forced for k in span} | {k for run in _runs(plan != BASE) for k in run}
             if settings.keep_base:
                 # Away from the gestures (and on the joints they do not drive) the stream is put
@@ -633,6 +637,19 @@ def splice(
     motion = motion.copy(poses=poses.reshape(motion.num_frames, NUM_JOINTS * 3), trans=trans)
     timings["splice"] = time.perf_counter() - t0
     return SpliceResult(motion, base, stream, layers, seams, forced, base_codes, spliced, plan, timings)
+
+
+def _held(model: RhythmModel, motion: Motion, features: np.ndarray, settings: BlendSettings, forced=None):
+    """The beat motion held through pauses, as `RhythmModel.generate` does (not in forced spans)."""
+    if settings.hold_pause_seconds is None:
+        return motion
+    return model.hold_pauses(
+        motion,
+        features,
+        forced=forced,
+        min_seconds=settings.hold_pause_seconds,
+        max_seconds=REST_PAUSE_SECONDS,
+    )
 
 
 # -- quality ---------------------------------------------------------------------------------------

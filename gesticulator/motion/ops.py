@@ -73,6 +73,42 @@ def resample(motion: Motion, fps: float) -> Motion:
     return result
 
 
+def hold_spans(motion: Motion, spans: list[tuple[int, int]], ramp_frames: int = 2) -> Motion:
+    """Hold the pose through each frame span [start, stop): inside it the body eases (smoothstep
+    slerp per joint) from the pose at `start` to the pose at `stop`, so it moves once, slowly,
+    instead of going on gesturing; the change is blended in over `ramp_frames` at both ends, so
+    the motion slows into the hold and speeds out of it rather than stopping dead. A speaker
+    holds the last stroke's pose through a short pause like this (a post-stroke hold). Spans
+    touching the first or last frame, or shorter than 3 frames, are left as they are."""
+    from gesticulator.motion.rotations import (
+        axis_angle_to_quat,
+        quat_continuity,
+        quat_slerp,
+        quat_to_axis_angle,
+    )
+
+    n = motion.num_frames
+    spans = [(int(a), int(b)) for a, b in spans if 0 < int(a) and int(b) < n - 1 and int(b) - int(a) >= 3]
+    if not spans:
+        return motion.copy()
+    poses = motion.poses.copy()
+    trans = motion.trans.copy()
+    for a, b in spans:  # frames a..b inclusive: both ends keep their pose; frames outside are untouched
+        q = quat_continuity(axis_angle_to_quat(motion.rotations[a : b + 1].astype(np.float64)), axis=0)
+        t = np.arange(b - a + 1) / (b - a)
+        ease = t * t * (3 - 2 * t)
+        k = np.arange(b - a + 1)
+        blend = np.clip(np.minimum(k, b - a - k) / max(1, ramp_frames), 0.0, 1.0)
+        blend = blend * blend * (3 - 2 * blend)
+        weights = np.broadcast_to(ease[:, None], q.shape[:2])
+        held = quat_slerp(np.broadcast_to(q[0], q.shape), np.broadcast_to(q[-1], q.shape), weights)
+        q = quat_slerp(q, held, np.broadcast_to(blend[:, None], q.shape[:2]))
+        poses[a : b + 1] = quat_to_axis_angle(q).reshape(b - a + 1, sk.POSE_DIM)
+        held_trans = trans[a] * (1 - ease[:, None]) + trans[b] * ease[:, None]
+        trans[a : b + 1] += blend[:, None] * (held_trans - trans[a : b + 1])
+    return motion.copy(poses=poses, trans=trans)
+
+
 def mirror(motion: Motion) -> Motion:
     """Mirror left<->right across the body's sagittal (YZ) plane.
 

@@ -28,6 +28,10 @@ from typing import Any
 #: Here (not in `model`) so the splice settings and the CLI read them without importing torch.
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_K: int | None = None
+#: Pauses this long or longer rest (rest-pose codes in their middle); shorter ones from
+#: HOLD_PAUSE_SECONDS on are held (`RhythmModel.hold_pauses`).
+REST_PAUSE_SECONDS = 1.2
+HOLD_PAUSE_SECONDS = 0.5
 
 _LAZY = {
     "RhythmModel": "model",
@@ -49,7 +53,7 @@ _LAZY = {
     "parts_to_motion": "representation",
 }
 
-__all__ = sorted([*_LAZY, "DEFAULT_TEMPERATURE", "DEFAULT_TOP_K"])
+__all__ = sorted([*_LAZY, "DEFAULT_TEMPERATURE", "DEFAULT_TOP_K", "HOLD_PAUSE_SECONDS", "REST_PAUSE_SECONDS"])
 
 
 def __getattr__(name: str) -> Any:

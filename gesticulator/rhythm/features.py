@@ -153,3 +153,19 @@ def silent_tokens(features: np.ndarray, energy_threshold: float = 0.03) -> np.nd
     energy = stacked[..., PROSODY_COLS.index("energy")]
     voiced = stacked[..., PROSODY_COLS.index("voiced")]
     return (energy.max(axis=1) < energy_threshold) & (voiced.max(axis=1) < 0.5)
+
+
+def pause_spans(
+    features: np.ndarray, *, min_seconds: float = 0.5, energy_threshold: float = 0.06
+) -> list[tuple[int, int]]:
+    """30 fps frame spans [start, stop) of the pauses lasting at least `min_seconds`: frames
+    (the four sub-token rows of every token) with no voicing and energy below
+    `energy_threshold` (of the take's robust maximum: about -24 dB)."""
+    stacked = np.asarray(features)[:, : FRAMES_PER_TOKEN * len(PROSODY_COLS)]
+    stacked = stacked.reshape(-1, len(PROSODY_COLS))
+    silent = (stacked[:, PROSODY_COLS.index("energy")] < energy_threshold) & (
+        stacked[:, PROSODY_COLS.index("voiced")] < 0.5
+    )
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(np.int8), [0]])))
+    runs = zip(edges[::2], edges[1::2], strict=True)
+    return [(int(a), int(b)) for a, b in runs if (b - a) / MOTION_FPS >= min_seconds - 1e-9]
