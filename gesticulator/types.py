@@ -254,6 +254,7 @@ class CandidateHit(BaseModel):
     gesture_id: str
     score: float
     matched_text: str = ""
+    counter: float = 0.0  # likeness to the gesture's counter-examples (`Gesture.not_examples`)
 
 
 class CandidateWindow(BaseModel):

@@ -608,6 +608,18 @@ def write_xlsx(path: Path, rows=SEG_ROWS) -> Path:
     return path
 
 
+def test_metadata_table_not_examples_column(tmp_path):
+    table = tmp_path / "meta.csv"
+    with table.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Label", "Example", "Counter-examples"])
+        w.writerow(["BIG", "It was huge.", "I'm a big fan of jazz.|No big deal."])
+        w.writerow(["BIG", "", "Big Ben was under scaffolding."])
+    row = read_metadata_table(table)["big"]
+    assert row.examples == ["It was huge."]
+    assert row.not_examples == ["I'm a big fan of jazz.", "No big deal.", "Big Ben was under scaffolding."]
+
+
 def test_names_and_ids():
     assert parse_clip_name("THUMB_UP-3") == ("THUMB_UP", 3)
     assert parse_clip_name("WAVE") == ("WAVE", None)

@@ -112,6 +112,30 @@ def test_search_ranks_the_right_gesture_first(tmp_path, embedder):
     assert index.search_batch([]) == []
 
 
+def test_counter_examples_report_a_counter_score_and_never_raise_the_score(tmp_path, embedder):
+    plain = Library.load([small_library(tmp_path / "plain")], include_default=False)
+    root = small_library(tmp_path / "counter")
+    path = root / "gestures" / "stop_t.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["not_examples"] = ["Stop by my office after lunch.", "Feel free to stop by the booth later."]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    lib = Library.load([root], include_default=False)
+    assert lib.get("stop_t").not_examples == data["not_examples"]
+    assert lib.content_hash() != plain.content_hash()  # the index is rebuilt when they change
+    with_counter = GestureIndex.for_library(lib, embedder)
+    without = GestureIndex.for_library(plain, embedder)
+    assert with_counter.num_vectors == without.num_vectors + 2
+    for query in ("could you stop by the office", "stop right there", "wait a second"):
+        a = {h.id: h for h in with_counter.search(query, k=4)}
+        b = {h.id: h for h in without.search(query, k=4)}
+        assert a["stop_t"].score == pytest.approx(b["stop_t"].score, abs=1e-5)  # scores unchanged
+        assert a["stop_t"].kind != "not_example" and b["stop_t"].counter == 0.0
+        assert a["wave_t"].counter == 0.0  # a gesture without counter-examples
+    visit = {h.id: h for h in with_counter.search("could you stop by the office", k=4)}["stop_t"]
+    halt = {h.id: h for h in with_counter.search("stop right there", k=4)}["stop_t"]
+    assert visit.counter > visit.score and halt.counter < halt.score  # the two senses of "stop"
+
+
 def test_empty_library_searches_to_nothing(tmp_path, embedder):
     (tmp_path / "gestures").mkdir()
     index = GestureIndex.for_library(Library.load([tmp_path], include_default=False), embedder)

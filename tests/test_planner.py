@@ -24,14 +24,16 @@ LABELLED = REPO / "tests" / "data" / "semantic_sentences.yaml"
 HOLDOUT = REPO / "tests" / "data" / "semantic_sentences_holdout.yaml"
 HOLDOUT2 = REPO / "tests" / "data" / "semantic_sentences_holdout2.yaml"
 HOLDOUT3 = REPO / "tests" / "data" / "semantic_sentences_holdout3.yaml"
+HOLDOUT4 = REPO / "tests" / "data" / "semantic_sentences_holdout4.yaml"
 # Regression floors, a little under what the shipped selector (with its learned scorer) measures
-# (benchmarks/semantic_accuracy.py): test split F1 0.786, holdout 0.653, holdout2 0.701 (all three
-# in the scorer's training data), the third independently written holdout 0.670 (below the
-# issue's 0.75).
+# (benchmarks/semantic_accuracy.py): test split F1 0.791, holdout 0.697, holdout2 0.719, holdout3
+# 0.672 (all four in the scorer's training data), the fourth independently written holdout 0.755
+# (FP 7.5 %; the issue's targets are F1 0.75, FP 10 %).
 TEST_F1_FLOOR = 0.74
-HOLDOUT_F1_FLOOR = 0.61
-HOLDOUT2_F1_FLOOR = 0.65
+HOLDOUT_F1_FLOOR = 0.65
+HOLDOUT2_F1_FLOOR = 0.67
 HOLDOUT3_F1_FLOOR = 0.62
+HOLDOUT4_F1_FLOOR = 0.71
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +202,13 @@ def test_labelled_test_split(planner):
 
 
 @pytest.mark.parametrize(
-    "path,floor", [(HOLDOUT, HOLDOUT_F1_FLOOR), (HOLDOUT2, HOLDOUT2_F1_FLOOR), (HOLDOUT3, HOLDOUT3_F1_FLOOR)]
+    "path,floor",
+    [
+        (HOLDOUT, HOLDOUT_F1_FLOOR),
+        (HOLDOUT2, HOLDOUT2_F1_FLOOR),
+        (HOLDOUT3, HOLDOUT3_F1_FLOOR),
+        (HOLDOUT4, HOLDOUT4_F1_FLOOR),
+    ],
 )
 def test_labelled_holdouts(planner, path, floor):
     if not path.is_file():
@@ -229,6 +237,29 @@ def test_shipped_scorer_loads_and_weighs_evidence_the_right_way():
     better = dict(base, sentence_score=0.7, sentence_margin=0.15, sentence_top1=1.0, window_score=1.0)
     p = scorer.probability([base, better])
     assert p.shape == (2,) and 0 <= p[0] < p[1] <= 1
+
+
+def test_a_counter_example_in_a_user_library_silences_a_false_trigger(planner, tmp_path):
+    """A user who sees a gesture fire where it should not adds the sentence to that gesture's
+    `not_examples` in their own library; the planner then leaves it out there (and elsewhere
+    keeps it)."""
+    import yaml
+
+    from gesticulator.library import Library
+    from gesticulator.library.index import GestureIndex
+
+    false_trigger = "Let's stop here for a coffee break."
+    assert ("stop_palm", "stop") in _events(planner, false_trigger)
+    gesture = yaml.safe_load(planner.library.entry("stop_palm").file.read_text(encoding="utf-8"))
+    gesture["not_examples"] = [*gesture.get("not_examples", []), false_trigger]
+    for take in gesture["takes"]:  # the user's file points at the default library's clips
+        take["clip"] = str(planner.library.clip_path("stop_palm", take["id"]))
+    (tmp_path / "gestures").mkdir()
+    (tmp_path / "gestures" / "stop_palm.yaml").write_text(yaml.safe_dump(gesture), encoding="utf-8")
+    library = Library.load([tmp_path])  # layered over the default library
+    mine = Planner(library, GestureIndex.for_library(library, planner.index.embedder))
+    assert ("stop_palm", "stop") not in _events(mine, false_trigger)
+    assert ("stop_palm", "stop") in _events(mine, "Please stop, this is dangerous.")
 
 
 def test_scorer_save_load_round_trip_and_bad_files(tmp_path):

@@ -91,6 +91,8 @@ def show(gesture_id: str, library: LibraryOpt = None, as_json: JsonOpt = False) 
     table.add_row("triggers", ", ".join(data["triggers"]))
     for ex in data["examples"]:
         table.add_row("example", ex)
+    for ex in data.get("not_examples", []):
+        table.add_row("not example", ex)
     table.add_row("phases", "  ".join(f"{k}={v:.2f}" for k, v in data["phases"].items()))
     for t in entry.gesture.takes:
         table.add_row(f"take {t.id}", f"{t.clip}  ({t.source}; {t.license})")
@@ -319,6 +321,10 @@ def import_npz(
     example: Annotated[
         list[str] | None, typer.Option("--example", help="Example sentence (repeatable).")
     ] = None,
+    not_example: Annotated[
+        list[str] | None,
+        typer.Option("--not-example", help="A sentence with a trigger that does NOT mean it (repeatable)."),
+    ] = None,
     license_: Annotated[str, typer.Option("--license")] = "user",
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
@@ -337,6 +343,7 @@ def import_npz(
         meaning=meaning,
         triggers=trigger or [],
         examples=example or [],
+        not_examples=not_example or [],
         license=license_,
         overwrite=overwrite,
     )

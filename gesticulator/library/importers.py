@@ -65,6 +65,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "description": ("description", "gesturedescription"),
     "meaning": ("contextualmeaning", "meaning", "semantics"),
     "examples": ("example", "examples", "examplesentence", "examplesentences"),
+    "not_examples": ("notexamples", "notexample", "counterexamples", "counterexample", "negativeexamples"),
     "triggers": ("triggers", "keywords", "trigger"),
     "category": ("category", "gesturetype", "type"),
     "copyright": ("copyrightsource", "copyright", "license", "licence"),
@@ -127,6 +128,7 @@ class MetadataRow:
     description: str | None = None
     meaning: str | None = None
     examples: list[str] = field(default_factory=list)
+    not_examples: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
     category: str | None = None
     copyright: str | None = None
@@ -159,7 +161,8 @@ def read_metadata_table(path: str | os.PathLike) -> dict[str, MetadataRow]:
     """Rows of a CSV or XLSX metadata table keyed by `label_key(Label)`.
 
     Columns are matched loosely (case and punctuation ignored): Label (required), Description,
-    Contextual Meaning / Meaning, Example(s) (several separated by new lines or "|"),
+    Contextual Meaning / Meaning, Example(s) (several separated by new lines or "|"), Not
+    Examples / Counter-examples (sentences where a trigger is not meant, separated likewise),
     Triggers / Keywords (separated by "," or ";"), Category, Copyright Source / License. Other
     columns (e.g. SeG's "Semantics-Aware Index") are ignored. A label listed twice fills fields
     its first row left empty.
@@ -211,6 +214,7 @@ def read_metadata_table(path: str | os.PathLike) -> dict[str, MetadataRow]:
             description=get("description") or None,
             meaning=get("meaning") or None,
             examples=_split_examples(get("examples")),
+            not_examples=_split_examples(get("not_examples")),
             triggers=[t.strip().lower() for t in re.split(r"[,;\n]", get("triggers")) if t.strip()],
             category=category,
             copyright=get("copyright") or None,
@@ -225,6 +229,7 @@ def read_metadata_table(path: str | os.PathLike) -> dict[str, MetadataRow]:
                 if getattr(first, name) is None:
                     setattr(first, name, getattr(row, name))
             first.examples += [e for e in row.examples if e not in first.examples]
+            first.not_examples += [e for e in row.not_examples if e not in first.not_examples]
             first.triggers += [t for t in row.triggers if t not in first.triggers]
         else:
             out[key] = row
@@ -513,6 +518,7 @@ def _gesture_from_clips(
     meaning = (row.meaning if row else None) or _sentence(text)
     triggers = list(dict.fromkeys([*(row.triggers if row else []), *label_triggers(group[0].label)]))
     examples = list(row.examples) if row else []
+    not_examples = list(row.not_examples) if row else []
     cat = (row.category if row else None) or category or "emblem"
     takes, clips = [], {}
     first_phases: Phases | None = None
@@ -547,6 +553,7 @@ def _gesture_from_clips(
         "meaning": meaning,
         "triggers": triggers,
         "examples": examples,
+        "not_examples": not_examples,
         "handedness": handedness,
         "body_parts": body_parts,
         "phases": first_phases,
@@ -577,6 +584,7 @@ def import_npz_clip(
     meaning: str | None = None,
     triggers: Sequence[str] | None = None,
     examples: Sequence[str] | None = None,
+    not_examples: Sequence[str] | None = None,
     handedness: str | None = None,
     body_parts: Sequence[str] | None = None,
     phases: Phases | dict[str, float] | None = None,
@@ -685,6 +693,7 @@ def import_npz_clip(
             "meaning": meaning or _sentence(text),
             "triggers": list(triggers) if triggers is not None else label_triggers(gesture_id),
             "examples": list(examples or []),
+            "not_examples": list(not_examples or []),
             "handedness": handedness,
             "body_parts": list(body_parts),
             "phases": phases,

@@ -1,7 +1,10 @@
 """Semantic search over a gesture library: MiniLM sentence embeddings in a FAISS index.
 
-Every searchable text of every gesture (its description, meaning, each trigger, each example;
-`Gesture.search_texts()`) is one vector; a parallel table maps vector -> (gesture, text kind, text).
+Every searchable text of every gesture (its description, meaning, each trigger, each example,
+each counter-example; `Gesture.search_texts()`) is one vector; a parallel table maps vector ->
+(gesture, text kind, text). Counter-examples (`not_examples`: a trigger word in a sense the gesture
+does not fit, "I'm a big fan of jazz") never raise a gesture's score; a hit reports the query's best
+similarity to them as `counter`, which the planner weighs against the score.
 A query is embedded with the same model, the nearest texts are fetched from FAISS (inner product of
 normalised vectors = cosine), and each gesture is scored by aggregating its texts' similarities
 (`Scoring`: the best text's similarity plus a bounded bonus when more of its texts match too).
@@ -50,10 +53,11 @@ from gesticulator.io.atomic import atomic_path, write_text_atomic
 if TYPE_CHECKING:
     from gesticulator.library.store import Library
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2  # 2: counter-examples (text kind "not_example")
 INDEX_SUBDIR = ".index"  # inside a user library folder
 FILE_PREFIX = "gestures-"
-TEXT_KINDS = ("description", "meaning", "trigger", "example")
+TEXT_KINDS = ("description", "meaning", "trigger", "example", "not_example")
+_NOT_EXAMPLE = TEXT_KINDS.index("not_example")
 EXACT_SEARCH_MAX_VECTORS = 20_000  # up to this every text is scored; beyond, two stages:
 CANDIDATE_TEXTS = 512  # nearest texts fetched from FAISS, which pick
 CANDIDATE_GESTURES = 32  # gestures whose texts are all scored exactly
@@ -220,6 +224,7 @@ class Scoring:
     meaning: float = 1.0
     trigger: float = 1.0
     example: float = 1.0
+    not_example: float = 0.0  # counter-examples never add to a score (they are reported as `counter`)
     top_m: int = 8
     temperature: float = 0.15
 
@@ -236,6 +241,7 @@ class SearchHit:
     score: float
     matched_text: str
     kind: str = ""  # the text kind of matched_text: description | meaning | trigger | example
+    counter: float = 0.0  # the best similarity to the gesture's counter-examples (0 without any)
 
 
 # -- the index ------------------------------------------------------------------------------------
@@ -257,6 +263,7 @@ def _library_texts(library: Library) -> _Meta:
         ids.append(g.id)
         texts = [("description", g.description), ("meaning", g.meaning)]
         texts += [("trigger", t) for t in g.triggers] + [("example", t) for t in g.examples]
+        texts += [("not_example", t) for t in g.not_examples]
         seen: set[str] = set()
         for kind, text in texts:
             text = text.strip()
@@ -360,6 +367,7 @@ class GestureIndex:
         self.built = False  # True when for_library() had to (re)build it in this call
         self.build_seconds: float | None = None
         self._by_gesture: tuple[np.ndarray, np.ndarray] | None = None  # vector ids grouped by gesture
+        self._layout: tuple[np.ndarray, ...] | None = None  # per-gesture text columns (`_score_all`)
 
     # -- facts ------------------------------------------------------------------------------------
     @property
@@ -557,7 +565,7 @@ class GestureIndex:
             return [[] for _ in range(len(q))]
         if self.num_vectors <= EXACT_SEARCH_MAX_VECTORS:
             sims, idx = self.index.search(q, self.num_vectors)
-            return [self._aggregate(s, i, k) for s, i in zip(sims, idx, strict=True)]
+            return self._score_all(sims, idx, k)
         sims, idx = self.index.search(q, min(self.num_vectors, CANDIDATE_TEXTS))
         out = []
         for qv, s, i in zip(q, sims, idx, strict=True):
@@ -566,6 +574,71 @@ class GestureIndex:
             vids = self._texts_of(candidates)
             out.append(self._aggregate(self._reconstruct(vids) @ qv, vids, k))
         return out
+
+    def _score_all(self, sims: np.ndarray, idx: np.ndarray, k: int) -> list[list[SearchHit]]:
+        """`_aggregate` for every query at once, when FAISS returned every vector for each: the
+        similarities are put back in vector order and aggregated per gesture with array operations
+        (the same scores as `_aggregate`; planning a talk searches ~150 phrases)."""
+        nq, n = sims.shape[0], self.num_vectors
+        full = np.full((nq, n), -np.inf, dtype=np.float32)
+        ok = idx >= 0
+        full[np.nonzero(ok)[0], idx[ok]] = sims[ok]
+        pos_cols, pos_ok, neg_cols, neg_ok = self._text_layout()
+        sc = self.scoring
+        weights = np.array([sc.kind_weight(kd) for kd in TEXT_KINDS], dtype=np.float32)
+        weighted = full * weights[self.meta.vec_kind][None, :]
+        per_text = np.where(pos_ok[None], weighted[:, pos_cols], -np.inf)  # (queries, gestures, texts)
+        order = np.argsort(-per_text, axis=2, kind="stable")
+        ranked = np.take_along_axis(per_text, order, axis=2)
+        best = ranked[:, :, 0]
+        if sc.temperature > 0 and sc.top_m > 1:
+            top = ranked[:, :, : sc.top_m]
+            with np.errstate(invalid="ignore"):
+                soft = np.where(np.isfinite(top), np.exp((top - best[..., None]) / sc.temperature), 0.0)
+            score = best + sc.temperature * np.log(soft.sum(axis=2))
+        else:
+            score = best.astype(np.float64)
+        best_vec = np.take_along_axis(pos_cols[None], order[:, :, :1], axis=2)[:, :, 0]
+        counter = np.zeros((nq, len(pos_cols)))
+        if neg_cols.shape[1]:
+            neg = np.where(neg_ok[None], full[:, neg_cols], -np.inf).max(axis=2)
+            counter = np.maximum(counter, neg)
+        present = np.isfinite(best)
+        out = []
+        for qi in range(nq):
+            gs = np.flatnonzero(present[qi])
+            top_g = gs[np.argsort(-score[qi, gs], kind="stable")[:k]]
+            out.append(
+                [
+                    SearchHit(
+                        id=self.meta.gesture_ids[int(g)],
+                        score=float(score[qi, g]),
+                        matched_text=self.meta.vec_text[int(best_vec[qi, g])],
+                        kind=TEXT_KINDS[int(self.meta.vec_kind[int(best_vec[qi, g])])],
+                        counter=float(counter[qi, g]),
+                    )
+                    for g in top_g
+                ]
+            )
+        return out
+
+    def _text_layout(self) -> tuple[np.ndarray, ...]:
+        """(gestures, texts) vector ids of each gesture's scored texts and of its counter-examples,
+        padded, with masks of the real entries."""
+        if self._layout is None:
+            n_g = len(self.meta.gesture_ids)
+            counter = self.meta.vec_kind == _NOT_EXAMPLE
+            tables = []
+            for want in (~counter, counter):
+                groups = [np.flatnonzero((self.meta.vec_gesture == g) & want) for g in range(n_g)]
+                width = max((len(x) for x in groups), default=0)
+                cols = np.zeros((n_g, width), dtype=np.int64)
+                mask = np.zeros((n_g, width), dtype=bool)
+                for g, x in enumerate(groups):
+                    cols[g, : len(x)], mask[g, : len(x)] = x, True
+                tables += [cols, mask]
+            self._layout = tuple(tables)
+        return self._layout
 
     def _texts_of(self, gestures: np.ndarray) -> np.ndarray:
         """The vector ids of every text of these gestures."""
@@ -613,7 +686,13 @@ class GestureIndex:
         return gs[starts], score, idx[order[starts]]
 
     def _aggregate(self, sims: np.ndarray, idx: np.ndarray, k: int) -> list[SearchHit]:
-        g, score, best_vec = self._per_gesture(sims, idx)
+        ok = idx >= 0
+        sims, idx = sims[ok], idx[ok].astype(np.int64)
+        counter_vec = self.meta.vec_kind[idx] == _NOT_EXAMPLE
+        g, score, best_vec = self._per_gesture(sims[~counter_vec], idx[~counter_vec])
+        counter = np.zeros(len(self.meta.gesture_ids), dtype=np.float64)
+        if counter_vec.any():
+            np.maximum.at(counter, self.meta.vec_gesture[idx[counter_vec]], sims[counter_vec])
         top = np.argsort(-score, kind="stable")[:k]
         return [
             SearchHit(
@@ -621,6 +700,7 @@ class GestureIndex:
                 score=float(score[t]),
                 matched_text=self.meta.vec_text[int(best_vec[t])],
                 kind=TEXT_KINDS[int(self.meta.vec_kind[int(best_vec[t])])],
+                counter=float(counter[int(g[t])]),
             )
             for t in top
         ]

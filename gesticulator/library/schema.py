@@ -15,6 +15,7 @@ A gesture file (schema_version 1):
     meaning: approval, something is good or went well                    # what it conveys
     triggers: [great, good job, well done, awesome, ...]                 # words/phrases
     examples: ["That went really well.", ...]                            # sentences
+    not_examples: ["Good morning, everyone.", ...]   # optional: a trigger, but not this gesture
     handedness: right                   # right | left | both | none (head-only)
     body_parts: [right_arm, right_hand] # from gesticulator.motion.skeleton.BODY_PARTS
     phases: {prep_start: 0.0, stroke_start: 0.3, apex: 0.45, stroke_end: 0.8, retract_end: 1.3}
@@ -104,6 +105,10 @@ class Gesture(BaseModel):
     meaning: str = Field(min_length=3)
     triggers: list[str] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list)
+    #: Counter-examples: sentences with a trigger word in a sense the gesture does not fit ("I'm a
+    #: big fan of jazz" for big_wide). Searched like examples but never raising the gesture's score;
+    #: the planner weighs a sentence's likeness to them against its likeness to the examples.
+    not_examples: list[str] = Field(default_factory=list)
     handedness: Handedness = "right"
     body_parts: list[str] = Field(min_length=1)
     phases: Phases
@@ -159,7 +164,7 @@ class Gesture(BaseModel):
 
     def search_texts(self) -> list[str]:
         """The texts the index embeds for this gesture."""
-        return [self.description, self.meaning, *self.triggers, *self.examples]
+        return [self.description, self.meaning, *self.triggers, *self.examples, *self.not_examples]
 
 
 def format_validation_error(path: Path | str, err: ValidationError) -> str:

@@ -198,7 +198,12 @@ def find_candidates(
             hits[(t, is_sent)] = h
     for w in windows:
         w.hits = [
-            CandidateHit(gesture_id=h.id, score=round(float(h.score), 4), matched_text=h.matched_text)
+            CandidateHit(
+                gesture_id=h.id,
+                score=round(float(h.score), 4),
+                matched_text=h.matched_text,
+                counter=round(float(h.counter), 4),
+            )
             for h in hits[(w.text, w.kind == "sentence")]
         ]
     return windows

@@ -231,10 +231,12 @@ class EmbeddedSelector:
         if prosody is not None and len(prosody.word_emphasis) == len(words):
             emphasis = [float(x) for x in prosody.word_emphasis]
         sent_scores: dict[int, dict[str, float]] = {}
+        sent_counters: dict[int, dict[str, float]] = {}  # likeness to each gesture's counter-examples
         uni: dict[int, dict[str, float]] = {}  # 1-word window scores, to find the meaning word
         for w in windows:
             if w.kind == "sentence":
                 sent_scores[w.sentence] = {h.gesture_id: h.score for h in w.hits}
+                sent_counters[w.sentence] = {h.gesture_id: h.counter for h in w.hits}
             elif w.first_word == w.last_word:
                 uni[w.first_word] = {h.gesture_id: h.score for h in w.hits}
 
@@ -264,14 +266,21 @@ class EmbeddedSelector:
             rivals.setdefault(c.word_index, set()).add(c.gesture_id)
         # the 2-4 word windows holding each word, with their scores per gesture
         phrases: dict[int, list[dict[str, float]]] = {}
+        phrase_counters: dict[int, list[dict[str, float]]] = {}
         for w in windows:
             if w.kind != "sentence" and w.last_word > w.first_word:
                 hits = {h.gesture_id: h.score for h in w.hits}
+                counters = {h.gesture_id: h.counter for h in w.hits}
                 for i in range(w.first_word, w.last_word + 1):
                     phrases.setdefault(i, []).append(hits)
+                    phrase_counters.setdefault(i, []).append(counters)
         for c in cands:
             c.features = candidate_features(
-                c, transcript, norms, sent_scores, self.category, len(rivals[c.word_index]) - 1
+                c, transcript, norms, sent_scores, self.category, len(rivals[c.word_index]) - 1, sent_counters
+            )
+            # Is the word's phrase more like one of the gesture's counter-examples ("stop by")?
+            c.features["context_counter"] = max(
+                (cs.get(c.gesture_id, 0.0) for cs in phrase_counters.get(c.word_index, ())), default=0.0
             )
             # Does the meaning survive the word's neighbours? "big" alone is big_wide; "a big fan"
             # is not. The best score for the gesture of a 2-4 word window holding the word.
@@ -522,6 +531,7 @@ def candidate_features(
     sent_scores: dict[int, dict[str, float]],
     category: dict[str, str],
     rivals: int = 0,
+    sent_counters: dict[int, dict[str, float]] | None = None,
 ) -> dict[str, float]:
     """The learned scorer's view of a candidate (names: `scorer.feature_names()`)."""
     k, sent = next(
@@ -529,6 +539,7 @@ def candidate_features(
     )
     scores = sent_scores.get(k, {})
     ss = scores.get(c.gesture_id, c.sentence_score)
+    counter = (sent_counters or {}).get(k, {}).get(c.gesture_id, 0.0)
     others = [v for g, v in scores.items() if g != c.gesture_id]
     rank = 1 + sum(1 for v in others if v > ss)
     n = norms[c.word_index]
@@ -546,6 +557,8 @@ def candidate_features(
         sentence_top1=float(rank == 1),
         sentence_top3=float(rank <= 3),
         sentence_max=max(scores.values(), default=ss),  # how gesture-worthy the sentence is at all
+        counter_score=counter,  # the sentence's likeness to the gesture's counter-examples
+        counter_margin=ss - counter if counter > 0 else 0.0,
         semantic_x_window=semantic * c.score,
         semantic_x_word=semantic * c.word_score,
         trigger_x_sentence=float(c.kind == "trigger") * ss,
