@@ -73,17 +73,27 @@ def split_to_script_index(text: str) -> list[int]:
     return out
 
 
+def expected_words(item: dict) -> list[tuple[int, str]]:
+    """(script word index, gesture id) of each labelled gesture of a sentence."""
+    m = split_to_script_index(item["text"])
+    return [(m[e["word_index"]], e["gesture"]) for e in item.get("expected") or []]
+
+
+def matches(expected: tuple[int, str], gesture_id: str, word_index: int) -> bool:
+    """A planned gesture hits a labelled one: the same id within one word of it."""
+    return expected[1] == gesture_id and abs(expected[0] - word_index) <= 1
+
+
 def score_sentence(item: dict, events) -> dict:
     """TP / FP / FN / ignored for one sentence's planned events (word indices in script words)."""
-    m = split_to_script_index(item["text"])
-    expected = [(m[e["word_index"]], e["gesture"]) for e in item.get("expected") or []]
+    expected = expected_words(item)
     acceptable = set(item.get("acceptable") or [])
     used = [False] * len(expected)
     tp, fp, ign = [], [], []
     for e in events:
         hit = None
-        for j, (w, g) in enumerate(expected):
-            if not used[j] and g == e.gesture_id and abs(w - e.word_index) <= 1:
+        for j, exp in enumerate(expected):
+            if not used[j] and matches(exp, e.gesture_id, e.word_index):
                 hit = j
                 break
         if hit is not None:

@@ -50,10 +50,10 @@ MAX_FP_RATE = 0.10
 
 
 def label(item: dict, cand) -> int | None:
-    m = sa.split_to_script_index(item["text"])
-    for e in item.get("expected") or []:
-        if e["gesture"] == cand.gesture_id and abs(m[e["word_index"]] - cand.word_index) <= 1:
-            return 1
+    """1 where the benchmark would count the candidate as a hit, None where its id is only
+    `acceptable` there, else 0."""
+    if any(sa.matches(exp, cand.gesture_id, cand.word_index) for exp in sa.expected_words(item)):
+        return 1
     if cand.gesture_id in set(item.get("acceptable") or []):
         return None
     return 0
