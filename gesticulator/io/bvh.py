@@ -1,4 +1,4 @@
-"""BVH: a general reader (any hierarchy, channel order, End Sites) and an SMPL-X writer.
+"""BVH: a general reader (any hierarchy, channel order, End Sites), a general writer and SMPL-X's.
 
 Conventions (the ones Blender, MotionBuilder and most mocap tools share):
 - rotation channels are intrinsic Euler angles in degrees, applied in the listed order
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,54 +323,82 @@ def save_bvh(
 def motion_to_bvh_text(motion: Motion, *, units: str = "cm", rotation_order: str = "ZXY") -> str:
     if units not in UNIT_SCALE:
         raise MotionError(f"unknown BVH units {units!r}", f"use one of {', '.join(UNIT_SCALE)}")
+    scale = UNIT_SCALE[units]
+    skel = rest_skeleton(motion.betas)
+    leaves = [j for j, kids in enumerate(sk.children(skel.parents)) if not kids]
+    return hierarchy_bvh_text(
+        skel.names,
+        skel.parents,
+        skel.offsets * scale,
+        {j: _end_site_offset(skel, j) * scale for j in leaves},
+        axis_angle_to_matrix(local_rotations_flat_hand(motion)),
+        {0: (skel.rest_positions[0] + motion.trans) * scale},  # the pelvis rotates about itself
+        fps=motion.fps,
+        rotation_order=rotation_order,
+        digits=6 if units == "cm" else 8,  # micrometre precision either way
+    )
+
+
+def hierarchy_bvh_text(
+    names: Sequence[str],
+    parents: Sequence[int],
+    offsets: np.ndarray,
+    end_sites: dict[int, np.ndarray],
+    rotations: np.ndarray,
+    positions: dict[int, np.ndarray],
+    *,
+    fps: float,
+    rotation_order: str = "ZXY",
+    digits: int = 6,
+) -> str:
+    """A BVH file of any hierarchy: joint 0 is the root, `parents[j]` is joint j's parent (-1 at the root),
+    `offsets` (J, 3) and the leaves' `end_sites` in file units, `rotations` (F, J, 3, 3) local
+    rotation matrices, and `positions` {joint: (F, 3)} for the joints that get position channels
+    (the root's absolute position; another joint's replaces its OFFSET for the frame). Offsets
+    and positions are written with `digits` decimals, angles with 6 (degrees); values are
+    rounded to what is printed, so no "-0.000000" appears."""
     order = rotation_order.upper()
     if sorted(order) != ["X", "Y", "Z"]:
         raise MotionError(f"rotation order must be a permutation of XYZ, got {rotation_order!r}")
-    scale = UNIT_SCALE[units]
-    digits = 6 if units == "cm" else 8  # micrometre precision either way
-    skel = rest_skeleton(motion.betas)
-    offsets = skel.offsets * scale
-    kids = sk.children(skel.parents)
+    kids = sk.children(list(parents))
     rot_channels = " ".join(f"{a}rotation" for a in order)
+    out = ["HIERARCHY"]
 
-    out: list[str] = ["HIERARCHY"]
+    def fmt(v: np.ndarray) -> str:
+        return " ".join(f"{x:.{digits}f}" for x in np.round(np.asarray(v, dtype=np.float64), digits) + 0.0)
 
     def emit(j: int, depth: int) -> None:
         pad = "\t" * depth
-        kind = "ROOT" if skel.parents[j] < 0 else "JOINT"
-        out.append(f"{pad}{kind} {skel.names[j]}")
+        out.append(f"{pad}{'ROOT' if j == 0 else 'JOINT'} {names[j]}")
         out.append(f"{pad}{{")
-        out.append(
-            f"{pad}\tOFFSET {offsets[j, 0]:.{digits}f} {offsets[j, 1]:.{digits}f} {offsets[j, 2]:.{digits}f}"
-        )
-        if kind == "ROOT":
+        out.append(f"{pad}\tOFFSET {fmt(offsets[j])}")
+        if j in positions:
             out.append(f"{pad}\tCHANNELS 6 Xposition Yposition Zposition {rot_channels}")
         else:
             out.append(f"{pad}\tCHANNELS 3 {rot_channels}")
         for c in kids[j]:
             emit(c, depth + 1)
         if not kids[j]:
-            end = _end_site_offset(skel, j) * scale
             out.append(f"{pad}\tEnd Site")
             out.append(f"{pad}\t{{")
-            out.append(f"{pad}\t\tOFFSET {end[0]:.{digits}f} {end[1]:.{digits}f} {end[2]:.{digits}f}")
+            out.append(f"{pad}\t\tOFFSET {fmt(end_sites[j])}")
             out.append(f"{pad}\t}}")
         out.append(f"{pad}}}")
 
     emit(0, 0)
     file_order = _depth_first(kids)
-
-    local = axis_angle_to_matrix(local_rotations_flat_hand(motion))  # (T, 55, 3, 3)
-    euler = np.degrees(matrix_to_euler(local[:, file_order], order))  # (T, 55, 3)
-    root_pos = (skel.rest_positions[0] + motion.trans) * scale  # the pelvis rotates about itself
-    frames = np.concatenate([root_pos, euler.reshape(motion.num_frames, -1)], axis=1)
-
-    out.append("MOTION")
-    out.append(f"Frames: {motion.num_frames}")
-    out.append(f"Frame Time: {1.0 / motion.fps:.10f}")
+    euler = np.degrees(matrix_to_euler(rotations[:, file_order], order))  # (F, J, 3)
+    columns, formats = [], []
+    for k, j in enumerate(file_order):
+        if j in positions:
+            columns.append(np.round(positions[j], digits))
+            formats += [f"%.{digits}f"] * 3
+        columns.append(np.round(euler[:, k], 6))
+        formats += ["%.6f"] * 3
+    frames = np.concatenate(columns, axis=1) + 0.0  # -0.0 + 0.0 is +0.0
+    out += ["MOTION", f"Frames: {rotations.shape[0]}", f"Frame Time: {1.0 / fps:.10f}"]
     buf = io.StringIO()
-    root_fmt = [f"%.{digits}f"] * 3
-    np.savetxt(buf, frames, fmt=root_fmt + ["%.6f"] * (frames.shape[1] - 3))
+    np.savetxt(buf, frames, fmt=formats)
     return "\n".join(out) + "\n" + buf.getvalue()
 
 

@@ -23,7 +23,6 @@ FBX goes through Blender (`gesticulator.rigs.blender.bvh_to_fbx`), from the rig 
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from collections.abc import Sequence
@@ -34,8 +33,9 @@ import numpy as np
 
 from gesticulator.errors import ExportError, GesticulatorError
 from gesticulator.io.atomic import atomic_path
+from gesticulator.io.bvh import hierarchy_bvh_text
 from gesticulator.io.glb import add_skinned_mesh
-from gesticulator.motion.rotations import matrix_to_euler, matrix_to_quat, quat_continuity
+from gesticulator.motion.rotations import matrix_to_quat, quat_continuity
 from gesticulator.rigs.retarget import RigMotion, retarget_to_rig
 from gesticulator.rigs.rig import VRM1_BONES, Rig, RigSkeleton, load_rig
 from gesticulator.types import Motion
@@ -90,63 +90,28 @@ def skeleton_bvh_text(skeleton: RigSkeleton, *, root: int = 0, fps: float = 30.0
 def _bvh_text(
     skel: RigSkeleton, local: np.ndarray, positions: np.ndarray, *, root: int, fps: float, order: str
 ) -> str:
-    order = order.upper()
-    if sorted(order) != ["X", "Y", "Z"]:
+    """The rig BVH through the general writer; the top joint has position channels, and so does
+    `root` (the joint carrying the translation) when it is another joint."""
+    if sorted(order.upper()) != ["X", "Y", "Z"]:
         raise ExportError(f"rotation order must be a permutation of XYZ, got {order!r}")
-    rest = skel.rest_positions
-    height = float(np.ptp(rest, axis=0).max()) or 1.0
-    digits = 6 if height > 5.0 else 8  # about a micrometre either way (cm or m rigs)
-    offsets = skel.offsets()
-    kids = skel.children()
-    rot_channels = " ".join(f"{a}rotation" for a in order)
-    moving = {0, root}  # joints with position channels
-    out = ["HIERARCHY"]
-    file_order: list[int] = []
-
-    def fmt(v: np.ndarray) -> str:
-        return " ".join(f"{x:.{digits}f}" for x in np.round(v, digits) + 0.0)
-
-    def emit(j: int, depth: int) -> None:
-        pad = "\t" * depth
-        file_order.append(j)
-        out.append(f"{pad}{'ROOT' if j == 0 else 'JOINT'} {skel.names[j]}")
-        out.append(f"{pad}{{")
-        out.append(f"{pad}\tOFFSET {fmt(offsets[j])}")
-        if j in moving:
-            out.append(f"{pad}\tCHANNELS 6 Xposition Yposition Zposition {rot_channels}")
-        else:
-            out.append(f"{pad}\tCHANNELS 3 {rot_channels}")
-        for c in kids[j]:
-            emit(c, depth + 1)
-        if not kids[j]:
-            out.append(f"{pad}\tEnd Site")
-            out.append(f"{pad}\t{{")
-            out.append(f"{pad}\t\tOFFSET {fmt(end_site(skel, j))}")
-            out.append(f"{pad}\t}}")
-        out.append(f"{pad}}}")
-
-    emit(0, 0)
-    n = local.shape[0]
-    euler = np.degrees(matrix_to_euler(local[:, file_order], order))  # (F, J, 3)
-    columns, formats = [], []
-    for k, j in enumerate(file_order):
-        if j in moving:
-            if j == 0:
-                pos = positions[:, 0]
-            else:  # a position channel replaces the OFFSET, in the parent's (rotated) frame
-                p = skel.parents[j]
-                parent_world = _world_from_local(local, skel.parents, p)
-                pos = np.einsum("fji,fj->fi", parent_world, positions[:, j] - positions[:, p])
-            columns.append(np.round(pos, digits))
-            formats += [f"%.{digits}f"] * 3
-        columns.append(np.round(euler[:, k], 6))
-        formats += ["%.6f"] * 3
-    # Rounded to the printed precision above so no "-0.000000" appears (-0.0 + 0.0 is +0.0).
-    frames = np.concatenate(columns, axis=1) + 0.0
-    out += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.10f}"]
-    buf = io.StringIO()
-    np.savetxt(buf, frames, fmt=formats)
-    return "\n".join(out) + "\n" + buf.getvalue()
+    height = float(np.ptp(skel.rest_positions, axis=0).max()) or 1.0
+    channels = {0: positions[:, 0]}
+    if root != 0:  # a position channel replaces the OFFSET, in the parent's (rotated) frame
+        p = skel.parents[root]
+        parent_world = _world_from_local(local, skel.parents, p)
+        channels[root] = np.einsum("fji,fj->fi", parent_world, positions[:, root] - positions[:, p])
+    leaves = [j for j, kids in enumerate(skel.children()) if not kids]
+    return hierarchy_bvh_text(
+        skel.names,
+        skel.parents,
+        skel.offsets(),
+        {j: end_site(skel, j) for j in leaves},
+        local,
+        channels,
+        fps=fps,
+        rotation_order=order,
+        digits=6 if height > 5.0 else 8,  # about a micrometre either way (cm or m rigs)
+    )
 
 
 def _world_from_local(local: np.ndarray, parents: Sequence[int], j: int) -> np.ndarray:
