@@ -5,8 +5,11 @@ word-timed transcript (each loop's word times shifted by its offset): the BEAT2 
 ../shared/data/beat2_sample that have TextGrids (read in place, never copied), or without them a
 few sentences spoken by the bundled Piper voice with its own word timings. Then it runs
 `gesticulator animate WAV --transcript JSON --formats npz` as a fresh process per length and
-records that process's peak RSS (ru_maxrss from wait4, the kernel's own high-water mark) and its
-wall time, and prints a table. Lengths are measured one after the other, never in parallel.
+records that process's peak RSS (VmHWM, the kernel's high-water mark of its own memory, which it
+reports as it exits; ru_maxrss from wait4 where /proc is missing) and its wall time, and prints a
+table. Not ru_maxrss alone: a child started by vfork counts its parent's resident set until it
+execs, so measured from a big process (a test session that loaded Whisper) every length read
+~1.9 GB. Lengths are measured one after the other, never in parallel.
 
     python benchmarks/long_audio_rss.py                  # 1, 10 and 60 minutes, with the transcript
     python benchmarks/long_audio_rss.py --minutes 3 10   # other lengths
@@ -112,25 +115,47 @@ class Run:
     stderr: str
 
 
+# Runs the CLI and, at exit, writes this process's VmHWM (kB) to $GESTICULATOR_HWM_FILE.
+_HWM_WRAPPER = """
+import atexit, os, runpy, sys
+
+def _report_hwm():
+    try:
+        with open("/proc/self/status") as status:
+            kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+        with open(os.environ["GESTICULATOR_HWM_FILE"], "w") as out:
+            out.write(kb)
+    except (OSError, StopIteration):
+        pass
+
+atexit.register(_report_hwm)
+sys.argv = ["gesticulator", *sys.argv[1:]]
+runpy.run_module("gesticulator.cli", run_name="__main__")
+"""
+
+
 def measure(wav: Path, transcript: Path | None, out: Path, *extra: str) -> Run:
     """`gesticulator animate` in its own process: wall time and that process's peak RSS."""
-    cmd = [sys.executable, "-m", "gesticulator.cli", "animate", str(wav), "-o", str(out), "--formats", "npz"]
+    cmd = [sys.executable, "-c", _HWM_WRAPPER, "animate", str(wav), "-o", str(out), "--formats", "npz"]
     if transcript is not None:
         cmd += ["--transcript", str(transcript)]
     cmd += list(extra)
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        hwm_file = Path(tmp) / "hwm"
+        env = {**os.environ, "GESTICULATOR_HWM_FILE": str(hwm_file)}
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO, env=env)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (ru_maxrss in KB)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
+        peak_kb = float(hwm_file.read_text()) if hwm_file.is_file() else float(usage.ru_maxrss)
     timeline = out / "timeline.json"
     timings = json.loads(timeline.read_text())["timings"] if timeline.is_file() else {}
     words = len(json.loads(transcript.read_text())["words"]) if transcript is not None else 0
     seconds = float(json.loads(timeline.read_text())["inputs"]["duration"]) if timeline.is_file() else 0.0
-    return Run(seconds / 60, words, wall, usage.ru_maxrss / 1024, proc.returncode, timings, stderr)
+    return Run(seconds / 60, words, wall, peak_kb / 1024, proc.returncode, timings, stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
