@@ -242,6 +242,20 @@ def test_translation_scaled_to_the_rig_and_feet_on_its_floor(rigs):
         assert pos[0, rig.root, 1] == pytest.approx(rest_pos[rig.root, 1])  # hips at standing height
 
 
+def test_a_motion_with_zero_translation_stands_on_the_rig_floor(rigs, hello):
+    """Generated SMPL-X motion has no vertical translation: its feet are ~1.3 m below the origin.
+    On a rig it must still stand on the rig's floor, not sink under it."""
+    from gesticulator.motion.kinematics import joint_positions
+
+    assert np.abs(hello.trans[:, 1]).max() < 1e-9 and joint_positions(hello)[:, :, 1].min() < -1.0
+    for name, rig in rigs.items():
+        pos = retarget_to_rig(hello, rig).positions @ rig.axes.T * rig.unit_scale  # SMPL-X axes, m
+        lowest = pos[:, :, 1].min(axis=1)  # per frame, the lowest rig joint
+        floor = rig.rest_smplx[:, 1].min()
+        assert abs(lowest.min() - floor) < 0.02, (name, lowest.min(), floor)
+        assert np.abs(lowest - floor).max() < 0.06, name  # the feet stay on it (a toe may lift)
+
+
 def test_a_pose_rig_is_corrected_to_the_smplx_pose(rigs, hello):
     """The generic rig rests in an A-pose; SMPL-X's zero pose is a T-pose, so its upper arms must
     turn 45 degrees up, and every frame's arm directions must match SMPL-X's, not the rest pose's."""

@@ -21,8 +21,12 @@ the rig lacks (fingers of a rig without hands, a spine joint of a two-spine rig)
 rotation is still carried by the next mapped joint's world rotation.
 
 Root translation: the SMPL-X pelvis displacement, scaled by the rig's standing hip height over
-SMPL-X's, in the rig's axes and units, with the rig standing on its own floor (the importer's
-floor convention, so re-importing gives the scaled displacement back).
+SMPL-X's, in the rig's axes and units, with the rig standing on its own floor. The motion's floor
+is its own: the lowest ankle/foot joint over the take stands where the rig's lowest one does at
+rest. BEAT2/AMASS takes have their feet near y = 0, but generated SMPL-X motion (and any with
+zero translation) stands with its feet ~1.3 m below the origin; measured against y = 0, such a
+motion sank the avatar 1.2 m under its floor. Re-importing (the importer puts the rig's floor at
+y = 0) gives the scaled displacement back, on a floor at y = 0.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 
 from gesticulator.library.retarget import rest_corrections
 from gesticulator.motion.kinematics import forward_kinematics, rest_skeleton
-from gesticulator.rigs.rig import Rig, standing_pelvis_height
+from gesticulator.rigs.rig import FEET_JOINTS, Rig, standing_pelvis_height
 from gesticulator.types import Motion
 
 
@@ -108,11 +112,12 @@ def retarget_to_rig(motion: Motion, rig: Rig) -> RigMotion:
     # Root translation, worked out in SMPL-X axes and metres, then converted to the rig's.
     pelvis = fk.positions[:, 0]
     standing = standing_pelvis_height(smplx_rest)
+    floor = float(fk.positions[:, list(FEET_JOINTS), 1].min())  # this motion's lowest foot joint
     scale = rig.hip_height * rig.unit_scale / standing
     rest_root = rest_smplx[rig.root]
     root = np.empty((n, 3))
     root[:, [0, 2]] = rest_root[[0, 2]] + scale * (pelvis[:, [0, 2]] - smplx_rest[0, [0, 2]])
-    root[:, 1] = rig.root_height * rig.unit_scale + scale * (pelvis[:, 1] - standing)
+    root[:, 1] = rig.root_height * rig.unit_scale + scale * (pelvis[:, 1] - floor - standing)
     root_positions = (root @ c) / rig.unit_scale  # rows: C^T x, back to rig units
 
     positions = _positions(rig, world, root_positions)

@@ -37,7 +37,7 @@ from gesticulator.motion import skeleton as sk
 
 RIGS_FOLDER = "rigs"
 SKELETON_SUFFIXES = (".bvh", ".glb", ".gltf", ".vrm")
-_FEET = tuple(sk.JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))
+FEET_JOINTS = tuple(sk.JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))
 
 # VRM 1.0 humanoid bone names (VRMC_vrm-1.0/humanoid.md). A rig whose mapped joints carry these
 # names gets the VRMC_vrm_animation extension in its GLB (see export.py).
@@ -487,7 +487,7 @@ def _build_rig(skeleton: RigSkeleton, joint_map: JointMap) -> Rig:
 def standing_pelvis_height(smplx_rest: np.ndarray) -> float:
     """SMPL-X's pelvis height above its floor for a rest skeleton (the importer's definition:
     above the lowest ankle/foot joint)."""
-    return float(smplx_rest[0, 1] - smplx_rest[list(_FEET), 1].min())
+    return float(smplx_rest[0, 1] - smplx_rest[list(FEET_JOINTS), 1].min())
 
 
 __all__ = [
