@@ -40,7 +40,8 @@ demo: setup
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		[ -d tests/gltf_validator/node_modules ] || npm ci --prefix tests/gltf_validator --no-audit --no-fund --silent; \
-	else echo "npm not found: GLB validation tests will be skipped"; fi
+		[ -d tests/three_vrm/node_modules ] || npm ci --prefix tests/three_vrm --no-audit --no-fund --silent; \
+	else echo "npm not found: GLB validation and three-vrm tests will be skipped"; fi
 
 test: setup node-deps
 	$(PY) -m pytest -q
