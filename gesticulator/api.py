@@ -45,6 +45,7 @@ from gesticulator.align.timing import (
 )
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.io.atomic import move_into, staged_outputs
+from gesticulator.motion.stance import on_floor
 
 # TranscriptWarning (words out of order or past the audio's end) is raised by the transcript
 # readers too; it is defined with them and exported here, where users look for it.
@@ -676,9 +677,11 @@ class Gesticulator:
             settings=TimelineSettings(density=density, placement=placement, blend=blend),
             timings={k: round(v, 4) for k, v in timings.items()}, quality=quality.summary(),
         )  # fmt: skip
+        # SMPL-X's own coordinates put the feet 1.3 m below the origin; the outputs stand on y = 0
+        # like BEAT2 takes (quality above is pelvis-relative, so the order does not matter).
         return AnimationResult(
-            motion=result.motion, base_motion=result.base, timeline=timeline, quality=quality,
-            audio=audio_path, stream=result.stream,
+            motion=on_floor(result.motion), base_motion=on_floor(result.base), timeline=timeline,
+            quality=quality, audio=audio_path, stream=on_floor(result.stream),
         )  # fmt: skip
 
 

@@ -61,6 +61,12 @@ def test_animate_puts_gestures_on_their_words(hello):
     assert np.nanmax(fades) <= 1.5
     assert r.motion.num_frames == r.base_motion.num_frames == int(np.ceil(4.281 * 30))
     assert not np.array_equal(r.motion.poses, r.base_motion.poses)
+    from gesticulator.motion.kinematics import joint_positions
+    from gesticulator.motion.stance import FOOT_JOINTS
+
+    for m in (r.motion, r.base_motion):  # standing on y = 0 like a BEAT2 take, not 1.3 m under it
+        feet = joint_positions(m)[:, list(FOOT_JOINTS), 1]
+        assert abs(feet.min()) < 0.03 and feet.max() < 0.2
     t = r.timeline
     assert t.seed == 0 and t.models.rhythm_data_hash and t.models.library_hash and t.models.asr
     assert {"asr", "prosody", "features", "plan", "place", "generate", "splice"} <= set(t.timings)

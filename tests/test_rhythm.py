@@ -237,7 +237,13 @@ def test_generate_is_finite_right_length_and_deterministic(trained):
     wav = example("hello_demo.wav")
     motion = model.generate(wav, seed=5)
     assert motion.num_frames == 129 and motion.fps == 30.0  # ceil(4.281 s * 30)
-    assert np.isfinite(motion.poses).all() and np.all(motion.trans == 0)
+    assert np.isfinite(motion.poses).all() and np.all(motion.trans[:, [0, 2]] == 0)
+    # standing on y = 0 like a BEAT2 take: the lowest ankle/foot joint on the floor
+    from gesticulator.motion.kinematics import joint_positions
+    from gesticulator.motion.stance import FOOT_JOINTS
+
+    feet = joint_positions(motion)[:, list(FOOT_JOINTS), 1]
+    assert abs(feet.min()) < 0.03 and feet.max() < 0.2
     again = model.generate(wav, seed=5)
     np.testing.assert_array_equal(motion.poses, again.poses)
     feats = audio_features(wav)

@@ -8,6 +8,10 @@ so the foot keeps its rest orientation: ankles, feet and toes stay exactly where
 
 Used by the bootstrap synthesizer (which makes the weight shifts) and by the rhythm model's
 representation (which generates the pelvis rotation and needs legs under it).
+
+The stance keeps SMPL-X's own coordinates: with no translation the feet are ~1.3 m below the
+origin. `on_floor` lifts finished motion so its rest stance stands on y = 0, as BEAT2 and AMASS
+takes do, so BVH/GLB/npz files open standing on the floor of Blender or any viewer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scipy.spatial.transform import Rotation
 
 from gesticulator.motion import skeleton as sk
 from gesticulator.motion.kinematics import rest_skeleton
+from gesticulator.types import Motion
 
 J = sk.JOINT_INDEX
 SIDES = ("left", "right")
@@ -27,6 +32,25 @@ SIDES = ("left", "right")
 STANCE_JOINTS: tuple[int, ...] = (J["pelvis"],) + tuple(
     J[f"{side}_{part}"] for side in SIDES for part in ("hip", "knee", "ankle")
 )
+
+
+#: The joints that carry the body's weight; the lowest of them stands on the floor.
+FOOT_JOINTS: tuple[int, ...] = tuple(J[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))
+
+
+def floor_offset(betas: np.ndarray | None = None) -> float:
+    """How far up (metres) a body with no vertical translation must move for its rest stance to
+    stand on y = 0: minus the rest skeleton's lowest ankle/foot joint height (~1.29 m)."""
+    rest = rest_skeleton(betas).rest_positions
+    return -float(rest[list(FOOT_JOINTS), 1].min())
+
+
+def on_floor(motion: Motion) -> Motion:
+    """`motion` lifted by `floor_offset` of its body shape (its translation's y raised by that
+    constant), so a planted rest stance stands on y = 0. Apply once, to finished motion."""
+    trans = np.array(motion.trans, dtype=np.float64)
+    trans[:, 1] += floor_offset(motion.betas)
+    return motion.copy(trans=trans.astype(motion.trans.dtype))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import torch
 
 from gesticulator.errors import GesticulatorError, InputFileError
 from gesticulator.motion.ops import hold_spans
+from gesticulator.motion.stance import on_floor
 from gesticulator.rhythm import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, HOLD_PAUSE_SECONDS, REST_PAUSE_SECONDS
 from gesticulator.rhythm.features import (
     FEATURE_DIM,
@@ -365,7 +366,8 @@ class RhythmModel:
         and last token are the rest pose; `rest_at_silence`: pauses of `min_pause_seconds` or
         longer rest in their middle; shorter pauses of `hold_pause_seconds` or longer are held
         (`hold_pauses`; None: not). `style`: a style name or id (one "default" style unless the
-        model was trained with several)."""
+        model was trained with several). The motion stands on y = 0 (`motion.stance.on_floor`);
+        `decode` keeps SMPL-X's own coordinates (feet 1.3 m below the origin)."""
         feats, frames = self._prepare_features(features, seconds, transcript)  # audio decoded once
         codes = self.generate_codes(
             feats, None, seed=seed, temperature=temperature, top_k=top_k, forced=forced, style=style,
@@ -374,11 +376,11 @@ class RhythmModel:
         meta = {"generator": "gesticulator.rhythm", "seed": int(seed), "temperature": float(temperature),
                 "model": self.info.get("name", ""), "data_hash": self.info.get("data_hash", "")}  # fmt: skip
         motion = self.decode(codes, num_frames=frames, metadata=meta)
-        if hold_pause_seconds is None:
-            return motion
-        return self.hold_pauses(
-            motion, feats, forced=forced, min_seconds=hold_pause_seconds, max_seconds=min_pause_seconds
-        )
+        if hold_pause_seconds is not None:
+            motion = self.hold_pauses(
+                motion, feats, forced=forced, min_seconds=hold_pause_seconds, max_seconds=min_pause_seconds
+            )
+        return on_floor(motion)  # standing on y = 0, like BEAT2 takes (`motion.stance.on_floor`)
 
     def hold_pauses(
         self,

@@ -37,7 +37,8 @@ import numpy as np
 
 from gesticulator.library.retarget import rest_corrections
 from gesticulator.motion.kinematics import forward_kinematics, rest_skeleton
-from gesticulator.rigs.rig import FEET_JOINTS, Rig, standing_pelvis_height
+from gesticulator.motion.stance import FOOT_JOINTS
+from gesticulator.rigs.rig import Rig, standing_pelvis_height
 from gesticulator.types import Motion
 
 
@@ -112,7 +113,7 @@ def retarget_to_rig(motion: Motion, rig: Rig) -> RigMotion:
     # Root translation, worked out in SMPL-X axes and metres, then converted to the rig's.
     pelvis = fk.positions[:, 0]
     standing = standing_pelvis_height(smplx_rest)
-    floor = float(fk.positions[:, list(FEET_JOINTS), 1].min())  # this motion's lowest foot joint
+    floor = float(fk.positions[:, list(FOOT_JOINTS), 1].min())  # this motion's lowest foot joint
     scale = rig.hip_height * rig.unit_scale / standing
     rest_root = rest_smplx[rig.root]
     root = np.empty((n, 3))

@@ -34,10 +34,10 @@ from gesticulator.errors import InputFileError
 from gesticulator.io.bvh import BvhData, read_bvh
 from gesticulator.library.retarget import JointMap, Retargeter, load_joint_map
 from gesticulator.motion import skeleton as sk
+from gesticulator.motion.stance import FOOT_JOINTS
 
 RIGS_FOLDER = "rigs"
 SKELETON_SUFFIXES = (".bvh", ".glb", ".gltf", ".vrm")
-FEET_JOINTS = tuple(sk.JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))
 
 # VRM 1.0 humanoid bone names (VRMC_vrm-1.0/humanoid.md). A rig whose mapped joints carry these
 # names gets the VRMC_vrm_animation extension in its GLB (see export.py).
@@ -487,7 +487,7 @@ def _build_rig(skeleton: RigSkeleton, joint_map: JointMap) -> Rig:
 def standing_pelvis_height(smplx_rest: np.ndarray) -> float:
     """SMPL-X's pelvis height above its floor for a rest skeleton (the importer's definition:
     above the lowest ankle/foot joint)."""
-    return float(smplx_rest[0, 1] - smplx_rest[list(FEET_JOINTS), 1].min())
+    return float(smplx_rest[0, 1] - smplx_rest[list(FOOT_JOINTS), 1].min())
 
 
 __all__ = [
