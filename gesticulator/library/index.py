@@ -567,18 +567,25 @@ class GestureIndex:
             sims, idx = self.index.search(q, self.num_vectors)
             return self._score_all(sims, idx, k)
         sims, idx = self.index.search(q, min(self.num_vectors, CANDIDATE_TEXTS))
-        out = []
+        rows = []
         for qv, s, i in zip(q, sims, idx, strict=True):
-            g, best, _ = self._per_gesture(s, i, soft=False)
+            g, best = self._best_text_per_gesture(s, i)
             candidates = g[np.argsort(-best, kind="stable")[: max(CANDIDATE_GESTURES, 4 * k)]]
             vids = self._texts_of(candidates)
-            out.append(self._aggregate(self._reconstruct(vids) @ qv, vids, k))
-        return out
+            rows.append((self._reconstruct(vids) @ qv, vids))
+        width = max(len(v) for _, v in rows)
+        cand_sims = np.full((len(rows), width), -np.inf, dtype=np.float32)
+        cand_idx = np.full((len(rows), width), -1, dtype=np.int64)
+        for r, (s, v) in enumerate(rows):
+            cand_sims[r, : len(v)], cand_idx[r, : len(v)] = s, v
+        return self._score_all(cand_sims, cand_idx, k)
 
     def _score_all(self, sims: np.ndarray, idx: np.ndarray, k: int) -> list[list[SearchHit]]:
-        """`_aggregate` for every query at once, when FAISS returned every vector for each: the
-        similarities are put back in vector order and aggregated per gesture with array operations
-        (the same scores as `_aggregate`; planning a talk searches ~150 phrases)."""
+        """Per query, the k best gestures by `Scoring` over the texts in its row of `idx` (vector
+        ids, -1 for none) with similarities `sims`; texts not in a row count as not retrieved. The
+        similarities are put back in vector order and aggregated per gesture with array
+        operations for all queries at once (planning a talk searches ~150 phrases). A hit's
+        `counter` is its best counter-example similarity (0 when none was retrieved)."""
         nq, n = sims.shape[0], self.num_vectors
         full = np.full((nq, n), -np.inf, dtype=np.float32)
         ok = idx >= 0
@@ -586,16 +593,16 @@ class GestureIndex:
         pos_cols, pos_ok, neg_cols, neg_ok = self._text_layout()
         sc = self.scoring
         weights = np.array([sc.kind_weight(kd) for kd in TEXT_KINDS], dtype=np.float32)
-        weighted = full * weights[self.meta.vec_kind][None, :]
-        per_text = np.where(pos_ok[None], weighted[:, pos_cols], -np.inf)  # (queries, gestures, texts)
+        weighted = full[:, pos_cols] * weights[self.meta.vec_kind[pos_cols]][None]
+        per_text = np.where(pos_ok[None], weighted, -np.inf)  # (queries, gestures, texts)
         order = np.argsort(-per_text, axis=2, kind="stable")
         ranked = np.take_along_axis(per_text, order, axis=2)
         best = ranked[:, :, 0]
         if sc.temperature > 0 and sc.top_m > 1:
             top = ranked[:, :, : sc.top_m]
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"):  # a gesture with no text retrieved: -inf
                 soft = np.where(np.isfinite(top), np.exp((top - best[..., None]) / sc.temperature), 0.0)
-            score = best + sc.temperature * np.log(soft.sum(axis=2))
+                score = best + sc.temperature * np.log(soft.sum(axis=2))
         else:
             score = best.astype(np.float64)
         best_vec = np.take_along_axis(pos_cols[None], order[:, :, :1], axis=2)[:, :, 0]
@@ -656,54 +663,19 @@ class GestureIndex:
             _import_faiss().extract_index_ivf(self.index).make_direct_map()
             return self.index.reconstruct_batch(ids)
 
-    def _per_gesture(
-        self, sims: np.ndarray, idx: np.ndarray, *, soft: bool = True
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For the retrieved vectors: (gesture indices, their scores, the vector index of their best
-        text); `soft=False` scores by the best text alone."""
+    def _best_text_per_gesture(self, sims: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For retrieved vectors: (gesture indices, each one's best weighted text similarity);
+        counter-examples never nominate a gesture."""
         ok = idx >= 0
         sims, idx = sims[ok], idx[ok].astype(np.int64)
-        if idx.size == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, np.zeros(0, dtype=np.float32), empty
-        sc = self.scoring
-        weights = np.array([sc.kind_weight(kd) for kd in TEXT_KINDS], dtype=np.float32)
+        keep = self.meta.vec_kind[idx] != _NOT_EXAMPLE
+        sims, idx = sims[keep], idx[keep]
+        weights = np.array([self.scoring.kind_weight(kd) for kd in TEXT_KINDS], dtype=np.float32)
         s = sims * weights[self.meta.vec_kind[idx]]
-        g = self.meta.vec_gesture[idx]
-        order = np.lexsort((-s, g))  # by gesture, then best text first
-        gs, ss = g[order], s[order]
-        new_group = np.r_[True, gs[1:] != gs[:-1]]
-        starts = np.flatnonzero(new_group)
-        best = ss[starts]
-        if soft and sc.temperature > 0 and sc.top_m > 1:
-            group = np.cumsum(new_group) - 1
-            rank = np.arange(len(gs)) - starts[group]
-            # exp((s_i - best) / T) <= 1 for every kept text: no overflow; the best contributes 1
-            soft = np.where(rank < sc.top_m, np.exp((ss - best[group]) / sc.temperature), 0.0)
-            score = best + sc.temperature * np.log(np.add.reduceat(soft, starts))
-        else:
-            score = best
-        return gs[starts], score, idx[order[starts]]
-
-    def _aggregate(self, sims: np.ndarray, idx: np.ndarray, k: int) -> list[SearchHit]:
-        ok = idx >= 0
-        sims, idx = sims[ok], idx[ok].astype(np.int64)
-        counter_vec = self.meta.vec_kind[idx] == _NOT_EXAMPLE
-        g, score, best_vec = self._per_gesture(sims[~counter_vec], idx[~counter_vec])
-        counter = np.zeros(len(self.meta.gesture_ids), dtype=np.float64)
-        if counter_vec.any():
-            np.maximum.at(counter, self.meta.vec_gesture[idx[counter_vec]], sims[counter_vec])
-        top = np.argsort(-score, kind="stable")[:k]
-        return [
-            SearchHit(
-                id=self.meta.gesture_ids[int(g[t])],
-                score=float(score[t]),
-                matched_text=self.meta.vec_text[int(best_vec[t])],
-                kind=TEXT_KINDS[int(self.meta.vec_kind[int(best_vec[t])])],
-                counter=float(counter[int(g[t])]),
-            )
-            for t in top
-        ]
+        best = np.full(len(self.meta.gesture_ids), -np.inf, dtype=np.float32)
+        np.maximum.at(best, self.meta.vec_gesture[idx], s)
+        g = np.flatnonzero(np.isfinite(best))
+        return g, best[g]
 
 
 # -- helpers --------------------------------------------------------------------------------------
