@@ -7,6 +7,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from gesticulator.errors import MotionError
 from gesticulator.motion import skeleton as sk
+from gesticulator.motion.rotations import axis_angle_to_quat, quat_continuity, quat_slerp, quat_to_axis_angle
 from gesticulator.types import Motion
 
 
@@ -80,13 +81,6 @@ def hold_spans(motion: Motion, spans: list[tuple[int, int]], ramp_frames: int = 
     the motion slows into the hold and speeds out of it rather than stopping dead. A speaker
     holds the last stroke's pose through a short pause like this (a post-stroke hold). Spans
     touching the first or last frame, or shorter than 3 frames, are left as they are."""
-    from gesticulator.motion.rotations import (
-        axis_angle_to_quat,
-        quat_continuity,
-        quat_slerp,
-        quat_to_axis_angle,
-    )
-
     n = motion.num_frames
     spans = [(int(a), int(b)) for a, b in spans if 0 < int(a) and int(b) < n - 1 and int(b) - int(a) >= 3]
     if not spans:

@@ -146,26 +146,26 @@ def fit_length(features: np.ndarray, n_tok: int) -> np.ndarray:
     return np.concatenate([features, pad])
 
 
+def silent_frames(features: np.ndarray, energy_threshold: float = 0.03) -> np.ndarray:
+    """(N * 4,) bool per 30 fps frame (the four sub-token rows of every token): no voicing and
+    energy below `energy_threshold` (of the take's robust maximum)."""
+    rows = np.asarray(features)[:, : FRAMES_PER_TOKEN * len(PROSODY_COLS)].reshape(-1, len(PROSODY_COLS))
+    return (rows[:, PROSODY_COLS.index("energy")] < energy_threshold) & (
+        rows[:, PROSODY_COLS.index("voiced")] < 0.5
+    )
+
+
 def silent_tokens(features: np.ndarray, energy_threshold: float = 0.03) -> np.ndarray:
-    """(N,) bool: tokens with no voicing and near-zero energy in all four sub-frames (a pause)."""
-    stacked = np.asarray(features)[:, : FRAMES_PER_TOKEN * len(PROSODY_COLS)]
-    stacked = stacked.reshape(len(features), FRAMES_PER_TOKEN, len(PROSODY_COLS))
-    energy = stacked[..., PROSODY_COLS.index("energy")]
-    voiced = stacked[..., PROSODY_COLS.index("voiced")]
-    return (energy.max(axis=1) < energy_threshold) & (voiced.max(axis=1) < 0.5)
+    """(N,) bool: tokens silent in all four sub-frames (`silent_frames`): a pause."""
+    return silent_frames(features, energy_threshold).reshape(-1, FRAMES_PER_TOKEN).all(axis=1)
 
 
 def pause_spans(
     features: np.ndarray, *, min_seconds: float = 0.5, energy_threshold: float = 0.06
 ) -> list[tuple[int, int]]:
-    """30 fps frame spans [start, stop) of the pauses lasting at least `min_seconds`: frames
-    (the four sub-token rows of every token) with no voicing and energy below
-    `energy_threshold` (of the take's robust maximum: about -24 dB)."""
-    stacked = np.asarray(features)[:, : FRAMES_PER_TOKEN * len(PROSODY_COLS)]
-    stacked = stacked.reshape(-1, len(PROSODY_COLS))
-    silent = (stacked[:, PROSODY_COLS.index("energy")] < energy_threshold) & (
-        stacked[:, PROSODY_COLS.index("voiced")] < 0.5
-    )
+    """30 fps frame spans [start, stop) of the pauses lasting at least `min_seconds`: runs of
+    `silent_frames` (energy below `energy_threshold`, about -24 dB under the take's maximum)."""
+    silent = silent_frames(features, energy_threshold)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(np.int8), [0]])))
     runs = zip(edges[::2], edges[1::2], strict=True)
     return [(int(a), int(b)) for a, b in runs if (b - a) / MOTION_FPS >= min_seconds - 1e-9]

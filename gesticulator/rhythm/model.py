@@ -12,7 +12,7 @@ Rest pose: the motion starts and ends at the standing rest pose (`rest_at_ends`)
 `min_pause_seconds` or longer get rest-pose codes forced into their middle (`rest_at_silence`),
 so the arms come down in pauses. Shorter pauses (from `hold_pause_seconds`, 0.5 s) are held:
 the body eases from the pose it stopped in to the pose it resumes from instead of gesturing on
-(`hold_pauses`, after decoding). All of the rest-pose handling goes through forced codes: forced steps are visible
+(`hold_pauses`, after decoding). The rest pose goes through forced codes: forced steps are visible
 to the GPT `anchor_horizon` tokens ahead, so it heads into them (and into spliced semantic
 clips) instead of jumping, and continues out of them. Forced codes are copied unchanged.
 
@@ -39,6 +39,7 @@ from gesticulator.rhythm.features import (
     FEATURE_DIM,
     FEATURE_VERSION,
     FRAMES_PER_TOKEN,
+    MOTION_FPS,
     TOKEN_RATE,
     audio_features,
     fit_length,
@@ -407,7 +408,7 @@ class RhythmModel:
         spans = []
         for a, b in pause_spans(feats, min_seconds=min_seconds):
             b = min(b, motion.num_frames - 1)
-            too_long = max_seconds is not None and (b - a) / (TOKEN_RATE * FRAMES_PER_TOKEN) >= max_seconds
+            too_long = max_seconds is not None and (b - a) / MOTION_FPS >= max_seconds
             if b > a and not too_long and not blocked[a : b + 1].any():
                 spans.append((a, b))
         return hold_spans(motion, spans)
