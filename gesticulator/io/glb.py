@@ -339,6 +339,22 @@ def add_skinned_mesh(
     return len(gltf.meshes) - 1
 
 
+def add_animation_channel(
+    animation: pygltflib.Animation, times: int, output: int, node: int, path: str
+) -> None:
+    """A LINEAR sampler (key times accessor `times`, values accessor `output`) driving `path`
+    ("rotation" | "translation" | "scale") of `node`. LINEAR on rotations is slerp in glTF, so
+    sign-continuous quaternion keys take the short way."""
+    import pygltflib
+
+    animation.samplers.append(pygltflib.AnimationSampler(input=times, output=output, interpolation="LINEAR"))
+    animation.channels.append(
+        pygltflib.AnimationChannel(
+            sampler=len(animation.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=node, path=path)
+        )
+    )
+
+
 def _add_animation(
     gltf: pygltflib.GLTF2, writer: _Writer, motion: Motion, rig: _Rig, joint_node: list[int], name: str
 ) -> None:
@@ -348,16 +364,7 @@ def _add_animation(
     animation = pygltflib.Animation(name=name)
 
     def channel(output: int, node: int, path: str) -> None:
-        # LINEAR on rotations means slerp in glTF; sign-continuous keys take the short way.
-        animation.samplers.append(
-            pygltflib.AnimationSampler(input=times, output=output, interpolation="LINEAR")
-        )
-        animation.channels.append(
-            pygltflib.AnimationChannel(
-                sampler=len(animation.samplers) - 1,
-                target=pygltflib.AnimationChannelTarget(node=node, path=path),
-            )
-        )
+        add_animation_channel(animation, times, output, node, path)
 
     # Pelvis world position = its rest position + trans; its rotation (poses[:, :3]) turns the
     # body about the pelvis joint, which is exactly how a glTF node rotation acts.

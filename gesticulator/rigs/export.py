@@ -34,7 +34,7 @@ import numpy as np
 from gesticulator.errors import ExportError, GesticulatorError
 from gesticulator.io.atomic import atomic_path
 from gesticulator.io.bvh import hierarchy_bvh_text
-from gesticulator.io.glb import add_skinned_mesh
+from gesticulator.io.glb import add_animation_channel, add_skinned_mesh
 from gesticulator.motion.rotations import matrix_to_quat, quat_continuity
 from gesticulator.rigs.retarget import RigMotion, retarget_to_rig
 from gesticulator.rigs.rig import VRM1_BONES, Rig, RigSkeleton, load_rig
@@ -265,17 +265,8 @@ def _add_animation(gltf: pygltflib.GLTF2, writer, rig_motion: RigMotion, name: s
     animation = pygltflib.Animation(name=name)
 
     def channel(values: np.ndarray, node: int, path: str) -> None:
-        # LINEAR on rotations is slerp in glTF; sign-continuous keys take the short way.
         output = writer.accessor(values.astype(np.float32), "VEC4" if path == "rotation" else "VEC3")
-        animation.samplers.append(
-            pygltflib.AnimationSampler(input=times, output=output, interpolation="LINEAR")
-        )
-        animation.channels.append(
-            pygltflib.AnimationChannel(
-                sampler=len(animation.samplers) - 1,
-                target=pygltflib.AnimationChannelTarget(node=node, path=path),
-            )
-        )
+        add_animation_channel(animation, times, output, node, path)
 
     # Translation of the root joint's node, in its parent's space.
     k, p = rig.root, skel.parents[rig.root]
