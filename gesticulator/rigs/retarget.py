@@ -23,9 +23,10 @@ rotation is still carried by the next mapped joint's world rotation.
 Root translation: the SMPL-X pelvis displacement, scaled by the rig's standing hip height over
 SMPL-X's, in the rig's axes and units, with the rig standing on its own floor. The motion's floor
 is its own: the lowest ankle/foot joint over the take stands where the rig's lowest one does at
-rest. BEAT2/AMASS takes have their feet near y = 0, but generated SMPL-X motion (and any with
-zero translation) stands with its feet ~1.3 m below the origin; measured against y = 0, such a
-motion sank the avatar 1.2 m under its floor. Re-importing (the importer puts the rig's floor at
+rest. BEAT2/AMASS takes (and gesticulator's output, `motion.stance.on_floor`) have their feet
+near y = 0, but SMPL-X motion with zero translation (other tools' output, `RhythmModel.decode`)
+stands with its feet ~1.3 m below the origin; measured against y = 0, such a motion sank the
+avatar 1.2 m under its floor. Re-importing (the importer puts the rig's floor at
 y = 0) gives the scaled displacement back, on a floor at y = 0.
 """
 
